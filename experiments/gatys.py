@@ -1,0 +1,152 @@
+"""Runs one Gatys style transfer (or texture synthesis) into a run directory.
+
+Run directory contents:
+  config.json     the full config
+  run_info.json   seed, git commit + dirty flag, package versions, devices, command,
+                  wall time, status, final losses
+  metrics.jsonl   one line per iteration: total and per-layer losses, evaluations
+  images/iter_NNNNN.png  every ``save_every`` iterations
+  final.png       the result (last_good.png / interrupted.png if stopped early)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from jaxstyle import images, run_info, stylize, weights
+from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
+from jaxstyle.logging import MetricWriter, check_writable, write_json
+
+
+def _split(text: str) -> tuple[str, ...]:
+  return tuple(t.strip() for t in str(text).split(',') if t.strip())
+
+
+def _floats(text: str, key: str) -> tuple[float, ...]:
+  try:
+    return tuple(float(t) for t in _split(text))
+  except ValueError:
+    raise ConfigError(f'{key} must be comma-separated numbers, got {text!r}') from None
+
+
+def settings_from_config(config: ml_collections.ConfigDict) -> stylize.Settings:
+  layer_weights = config.style_layer_weights
+  if layer_weights not in ('uniform', 'inv_channels_sq'):
+    layer_weights = _floats(layer_weights, 'style_layer_weights')
+  return stylize.Settings(
+      content_layers=_split(config.content_layers) if config.content_image else (),
+      style_layers=_split(config.style_layers),
+      style_layer_weights=layer_weights,
+      content_weight=float(config.content_weight) if config.content_image else 0.0,
+      style_weight=float(config.style_weight),
+      tv_weight=float(config.tv_weight),
+      loss_form=config.loss_form,
+      pooling=config.pooling,
+      optimizer=config.optimizer,
+      iterations=int(config.iterations),
+      learning_rate=float(config.learning_rate),
+      lbfgs_memory=int(config.lbfgs_memory),
+      max_linesearch_steps=int(config.max_linesearch_steps),
+      init=config.init,
+      init_noise_seed=int(config.seed))
+
+
+def _check_workdir(workdir: Path) -> None:
+  check_writable(workdir)
+  if (workdir / 'metrics.jsonl').exists() or (workdir / 'final.png').exists():
+    raise OutputError(f'workdir {workdir} already holds a run; choose a new --workdir '
+                      f'(or delete that one)')
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path,
+        show_progress: bool = True) -> dict:
+  """Validates everything, then optimises and writes the run directory.
+
+  Returns the summary also stored in run_info.json. Raises a JaxstyleError, having
+  written nothing, for bad input; NonFiniteLossError after saving the last good image.
+  """
+  workdir = Path(workdir)
+  start = time.time()
+  info = run_info.collect(int(config.seed))
+  _check_workdir(workdir)
+
+  # Everything that can be wrong with the inputs fails here, before any output.
+  settings = settings_from_config(config)
+  loaded = weights.load(config.weights, config.weights_path or None,
+                        verify=bool(config.weights_verify))
+  stylizer = stylize.Stylizer(loaded, settings)
+  content = images.load(config.content_image, 'content_image') if config.content_image else None
+  style_specs = _split(config.style_images)
+  if not style_specs:
+    raise ConfigError('style_images is empty: give at least one style image')
+  styles = [images.load(spec, 'style_images') for spec in style_specs]
+  init_image = images.load(config.init_image, 'init_image') if config.init_image else None
+  plan = stylize.prepare(
+      stylizer, content, styles, blend=_floats(config.style_blend_weights, 'style_blend_weights'),
+      image_size=int(config.image_size), num_scales=int(config.num_scales),
+      style_scale=float(config.style_scale), preserve_colors=config.preserve_colors,
+      init_image=init_image)
+
+  workdir.mkdir(parents=True, exist_ok=True)
+  write_json(workdir / 'config.json', json.loads(config.to_json_best_effort()))
+  info.update(backbone=loaded.source.description, weights=loaded.source.name,
+              weights_file=str(loaded.path), output_sizes=plan.sizes, status='running')
+  write_json(workdir / 'run_info.json', info)
+
+  total_iterations = settings.iterations * len(plan.sizes)
+  bar = tqdm(total=total_iterations, disable=not show_progress, unit='it',
+             desc='stylize', dynamic_ncols=True)
+  last = {}
+
+  def on_progress(p: stylize.Progress):
+    scalars = {k: float(v) for k, v in p.terms.items()}
+    writer.write_scalars(p.iteration, {'scale': p.scale, 'evals': p.num_evals, **scalars})
+    last.update(iteration=p.iteration, progress=p, losses=scalars)
+    bar.update(1)
+    bar.set_postfix(loss=f'{scalars["total"]:.4g}', evals=p.num_evals)
+    if config.save_every and p.iteration % config.save_every == 0 \
+        and p.iteration != total_iterations:
+      images.save(workdir / 'images' / f'iter_{p.iteration:05d}.png', p.image())
+
+  def finish(status: str, output: str | None, **extra):
+    info.update(status=status, output=output, wall_time_s=round(time.time() - start, 2),
+                iterations_done=last.get('iteration', 0), final_losses=last.get('losses'),
+                **extra)
+    write_json(workdir / 'run_info.json', info)
+
+  try:
+    with MetricWriter(workdir, tensorboard=bool(config.tensorboard)) as writer:
+      result = stylize.run(stylizer, plan, on_progress)
+  except NonFiniteLossError as e:
+    progress = last.get('progress')
+    good = e.last_good
+    rgb = progress.to_rgb(good) if progress else stylizer.deprocess(good)
+    images.save(workdir / 'last_good.png', rgb)
+    finish('non_finite_loss', 'last_good.png', failed_step=e.step)
+    raise NonFiniteLossError(f'{e} (saved {workdir / "last_good.png"})', e.step) from None
+  except KeyboardInterrupt:
+    if 'progress' in last:
+      images.save(workdir / 'interrupted.png', last['progress'].image())
+    finish('interrupted', 'interrupted.png' if 'progress' in last else None)
+    raise
+  finally:
+    bar.close()
+  images.save(workdir / 'final.png', result)
+  finish('done', 'final.png')
+  return info
+
+
+def final_loss(info: dict) -> float:
+  losses = info.get('final_losses') or {}
+  return losses.get('total', math.nan)
+
+
+def load_result(workdir: str | Path) -> np.ndarray:
+  return images.load(str(Path(workdir) / 'final.png'))

@@ -1,0 +1,58 @@
+"""Style-transfer losses as pure functions of feature maps (NHWC).
+
+Two conventions, chosen by ``form``:
+
+* ``'sum'`` -- Gatys, Ecker & Bethge (2016), eqs. 1, 3-5: content loss
+  ``1/2 sum (F - P)^2``; per-layer style loss ``1/(4 N^2 M^2) sum (G - A)^2`` with the
+  unnormalised Gram matrix ``G = F^T F`` (N channels, M positions).
+* ``'mean'`` -- the authors' reference implementation and most ports: Gram matrix
+  divided by M, mean squared errors.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+FORMS = ('sum', 'mean')
+
+
+def gram(f_BHWC: jax.Array, normalize: bool = True) -> jax.Array:
+  """Gram matrices ``F^T F`` per batch element, divided by H*W if ``normalize``."""
+  b, h, w, c = f_BHWC.shape
+  f_BMC = f_BHWC.reshape(b, h * w, c)
+  g_BCC = jnp.einsum('bmc,bmd->bcd', f_BMC, f_BMC,
+                     precision=jax.lax.Precision.HIGHEST)
+  return g_BCC / (h * w) if normalize else g_BCC
+
+
+def content_loss(f_BHWC: jax.Array, target_BHWC: jax.Array, form: str) -> jax.Array:
+  diff = f_BHWC - target_BHWC
+  if form == 'sum':
+    return 0.5 * jnp.sum(diff ** 2)
+  return jnp.mean(diff ** 2)
+
+
+def style_layer_loss(f_BHWC: jax.Array, target_gram_BCC: jax.Array, form: str) -> jax.Array:
+  """Style loss of one layer against a normalised target Gram matrix ``A / M_style``.
+
+  Targets are normalised by their own number of positions so that a style image of
+  another size than the output still matches in scale. With equal sizes the sum form
+  is exactly the paper's ``1/(4 N^2 M^2) sum (G - A)^2``: dividing both Gram matrices
+  by M turns it into ``1/(4 N^2) sum (G/M - A/M)^2``, which also keeps the float32
+  squares small.
+  """
+  c = f_BHWC.shape[-1]
+  diff = gram(f_BHWC) - target_gram_BCC
+  if form == 'sum':
+    return jnp.sum(diff ** 2) / (4.0 * c * c)
+  return jnp.mean(diff ** 2)
+
+
+def tv_loss(x_BHWC: jax.Array, form: str) -> jax.Array:
+  """Total variation: squared differences of vertical and horizontal neighbours."""
+  dy = x_BHWC[:, 1:, :, :] - x_BHWC[:, :-1, :, :]
+  dx = x_BHWC[:, :, 1:, :] - x_BHWC[:, :, :-1, :]
+  if form == 'sum':
+    return jnp.sum(dy ** 2) + jnp.sum(dx ** 2)
+  return jnp.mean(dy ** 2) + jnp.mean(dx ** 2)

@@ -1,0 +1,59 @@
+"""The reproducibility record every run directory gets (``run_info.json``)."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+
+PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-datasets',
+            'ml-collections', 'numpy', 'pillow', 'h5py', 'jaxstyle')
+
+
+def _git(*args: str) -> str | None:
+  try:
+    out = subprocess.run(['git', *args], cwd=Path(__file__).resolve().parent,
+                         capture_output=True, text=True, timeout=10)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_state() -> dict:
+  commit = _git('rev-parse', 'HEAD')
+  status = _git('status', '--porcelain', '--untracked-files=no')
+  return {'commit': commit, 'dirty': bool(status) if status is not None else None}
+
+
+def versions() -> dict:
+  found = {}
+  for package in PACKAGES:
+    try:
+      found[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      found[package] = None
+  return found
+
+
+def collect(seed: int, argv: list[str] | None = None) -> dict:
+  """Everything needed to rerun and compare: seed, code, packages, hardware, command."""
+  return {
+      'seed': seed,
+      'git': git_state(),
+      'packages': versions(),
+      'python': sys.version.split()[0],
+      'platform': platform.platform(),
+      'cpu_count': os.cpu_count(),
+      'devices': [str(d) for d in jax.devices()],
+      'device_kind': jax.devices()[0].device_kind,
+      'process_count': jax.process_count(),
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'command': list(sys.argv if argv is None else argv),
+      'start_time': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+  }
