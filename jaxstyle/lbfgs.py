@@ -145,7 +145,7 @@ class LBFGS:
       if p[2] >= 0:
         lo, hi = p, prev
         break
-      prev, t = p, 4.0 * t  # still descending steeply: extrapolate
+      prev, t = p, 10.0 * t  # still descending steeply: extrapolate (as torch)
     while lo is not None and evals < self.max_linesearch_steps:
       if math.isfinite(hi[1]) and math.isfinite(hi[2]):
         t = _cubic_min(lo[0], lo[1], lo[2], hi[0], hi[1], hi[2])

@@ -117,6 +117,10 @@ class Stylizer:
                          fast_input_grad=settings.fast_input_grad)
     self.layer_weights = resolve_layer_weights(settings.style_layer_weights,
                                                settings.style_layers)
+    # Frozen weights and everything derived from them alone, computed once.
+    self.variables = {'params': weights.params}
+    if settings.fast_input_grad:
+      self.variables['derived'] = vgg.derive(weights.params, weights.arch)
     self._features = jax.jit(self._features_impl, static_argnames='layers')
     self._value_aux_grad = jax.jit(self._value_aux_grad_impl)
     self._terms = jax.jit(self._objective)
@@ -129,8 +133,8 @@ class Stylizer:
     return np.clip(np.asarray(self.weights.preprocessing.invert(x_1HWC)[0]), 0.0, 1.0)
 
   # -- targets and objective ---------------------------------------------------
-  def _features_impl(self, params, x, layers):
-    return self.model.apply({'params': params}, x, layers)
+  def _features_impl(self, variables, x, layers):
+    return self.model.apply(variables, x, layers)
 
   def targets(self, content_rgb, style_rgbs: Sequence, blend: Sequence[float]) -> Targets:
     """Content features and the blend-weighted average of the style Gram matrices."""
@@ -138,22 +142,22 @@ class Stylizer:
     content = {}
     if content_rgb is not None and s.content_weight > 0:
       check_size(content_rgb.shape[:2], s.content_layers, 'content image')
-      content = self._features(self.weights.params, self.preprocess(content_rgb),
+      content = self._features(self.variables, self.preprocess(content_rgb),
                                tuple(s.content_layers))
     total = float(sum(blend))
     style = {}
     for rgb, b in zip(style_rgbs, blend):
       check_size(rgb.shape[:2], s.style_layers, 'style image')
-      feats = self._features(self.weights.params, self.preprocess(rgb), tuple(s.style_layers))
+      feats = self._features(self.variables, self.preprocess(rgb), tuple(s.style_layers))
       for layer in s.style_layers:
         g = losses.gram(feats[layer]) * (b / total)
         style[layer] = style[layer] + g if layer in style else g
     return Targets(content, style)
 
-  def _objective(self, x, params, targets: Targets):
+  def _objective(self, x, variables, targets: Targets):
     s = self.settings
     layers = tuple(dict.fromkeys(tuple(targets.content) + s.style_layers))
-    feats = self.model.apply({'params': params}, x, layers)
+    feats = self.model.apply(variables, x, layers)
     terms = {}
     total = 0.0
     for layer, target in targets.content.items():
@@ -169,12 +173,13 @@ class Stylizer:
     terms['total'] = total
     return total, terms
 
-  def _value_aux_grad_impl(self, x, params, targets):
-    (value, terms), grad = jax.value_and_grad(self._objective, has_aux=True)(x, params, targets)
+  def _value_aux_grad_impl(self, x, variables, targets):
+    (value, terms), grad = jax.value_and_grad(self._objective, has_aux=True)(
+        x, variables, targets)
     return value, terms, grad
 
   def loss_terms(self, x, targets: Targets) -> dict:
-    return self._terms(x, self.weights.params, targets)[1]
+    return self._terms(x, self.variables, targets)[1]
 
   # -- initialisation ------------------------------------------------------------
   def initial_image(self, shape_hw, content_rgb=None, style_rgb=None, init_rgb=None,
@@ -204,7 +209,7 @@ class Stylizer:
     in ``.last_good``, if the objective stops being finite.
     """
     s = self.settings
-    params = self.weights.params
+    params = self.variables
     fun = lambda x: self._value_aux_grad(x, params, targets)  # noqa: E731
     last_good = x0
 

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxstyle.errors import ConfigError
 
@@ -70,39 +71,114 @@ def _block(layer: str) -> int:
   return int(match.group(1) or match.group(2))
 
 
-# A 3x3 'SAME' convolution whose input gradient is written as a forward
-# convolution. XLA:CPU lowers the autodiff transpose of a convolution (a
-# convolution with lhs dilation / reversed kernel) to a slower path, and inside
-# optax's L-BFGS line-search while-loop that cost 3-5x per iteration. Flipping
-# the kernel spatially and swapping its in/out axes gives the same result with
-# the fast forward kernel. The weight gradient keeps autodiff; it is dead code
-# (and eliminated by XLA) whenever weights are frozen.
+# -- 3x3 'SAME' convolutions with frozen weights ---------------------------------
+#
+# Style transfer differentiates the VGG with respect to its input only, many
+# hundreds of times with the same weights, so everything that depends on the
+# weights alone is derived once (``derive``) and the input gradient gets its own
+# formulation:
+#  * The input gradient of a stride-1 'SAME' convolution is a forward convolution
+#    of the output gradient with the spatially flipped, in/out-swapped kernel.
+#    Written that way (``conv3x3``'s custom VJP) XLA:CPU runs its fast forward
+#    kernel instead of the transposed-convolution path, which was 3-5x slower
+#    inside while-loops (optax's line search) and no faster elsewhere.
+#  * Layers with many channels and small maps use Winograd F(2x2, 3x3): per
+#    2x2 output tile, 16 batched matmuls instead of 36 multiply-adds per
+#    output pixel and channel pair (2.25x fewer). Measured 1.5-1.8x faster than
+#    XLA's direct convolution at 64x64x256 .. 16x16x512; slower on large maps with
+#    few channels, where the tile transforms are memory-bound (see ``_use_winograd``).
 _DIMS = ('NHWC', 'HWIO', 'NHWC')
+_WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
+_WINO_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
+_WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
 
 
-def _conv(x, w):
+def _direct_conv(x, w):
   return jax.lax.conv_general_dilated(x, w, (1, 1), 'SAME', dimension_numbers=_DIMS)
 
 
+def _lincomb(coefs, terms):
+  """sum_i coefs[i] * terms[i], skipping zero coefficients (coefs are 0, +-1, +-0.5)."""
+  out = None
+  for c, t in zip(coefs, terms):
+    if c == 0:
+      continue
+    t = t if c == 1 else (-t if c == -1 else c * t)
+    out = t if out is None else out + t
+  return out
+
+
+def winograd_kernel(w_HWIO: jax.Array) -> jax.Array:
+  """3x3 kernel -> its Winograd F(2x2, 3x3) transform G w G^T, shape (16, I, O)."""
+  u = jnp.einsum('pa,abio,qb->pqio', _WINO_G, w_HWIO, _WINO_G)
+  return u.reshape(16, *w_HWIO.shape[2:])
+
+
+def _winograd_conv(x_BHWC, u_SIO):
+  b, h, w, c = x_BHWC.shape
+  th, tw = (h + 1) // 2, (w + 1) // 2  # 2x2 output tiles
+  xp = jnp.pad(x_BHWC, ((0, 0), (1, 1 + 2 * th - h), (1, 1 + 2 * tw - w), (0, 0)))
+  d = [[xp[:, a:a + 2 * th:2, e:e + 2 * tw:2, :] for e in range(4)] for a in range(4)]
+  rows = [[_lincomb(_WINO_BT[p], [d[a][e] for a in range(4)]) for e in range(4)] for p in range(4)]
+  v = jnp.stack([_lincomb(_WINO_BT[q], rows[p]) for p in range(4) for q in range(4)])
+  v = v.reshape(16, b * th * tw, c)
+  m = jax.lax.dot_general(v, u_SIO, (((2,), (1,)), ((0,), (0,))))  # (16, tiles, O)
+  m = m.reshape(4, 4, b, th, tw, -1)
+  cols = [[_lincomb(_WINO_AT[i], [m[p, q] for p in range(4)]) for q in range(4)] for i in range(2)]
+  y = jnp.stack([jnp.stack([_lincomb(_WINO_AT[j], cols[i]) for j in range(2)]) for i in range(2)])
+  y = y.transpose(2, 3, 0, 4, 1, 5).reshape(b, 2 * th, 2 * tw, -1)
+  return y[:, :h, :w, :]
+
+
+def _use_winograd(h: int, w: int, c_in: int) -> bool:
+  # From bench measurements on a 2-core x86 CPU: Winograd wins from 256 input
+  # channels, and from 128 on maps of at most 64x64.
+  return c_in >= 256 or (c_in >= 128 and h * w <= 64 * 64)
+
+
+def _apply(x, kernel: dict):
+  _, h, w, c = x.shape
+  if 'winograd' in kernel and _use_winograd(h, w, c):
+    return _winograd_conv(x, kernel['winograd'])
+  return _direct_conv(x, kernel['hwio'])
+
+
+def derive_kernel(w_HWIO: jax.Array) -> dict:
+  """Forward and input-gradient forms of a frozen 3x3 kernel."""
+  w_bwd = jnp.flip(w_HWIO, axis=(0, 1)).swapaxes(2, 3)
+  fwd, bwd = {'hwio': w_HWIO}, {'hwio': w_bwd}
+  if w_HWIO.shape[2] >= 128:
+    fwd['winograd'] = winograd_kernel(w_HWIO)
+  if w_bwd.shape[2] >= 128:
+    bwd['winograd'] = winograd_kernel(w_bwd)
+  return {'fwd': fwd, 'bwd': bwd}
+
+
 @jax.custom_vjp
-def conv3x3(x_BHWC: jax.Array, w_HWIO: jax.Array) -> jax.Array:
-  return _conv(x_BHWC, w_HWIO)
+def conv3x3(x_BHWC: jax.Array, kernel: dict) -> jax.Array:
+  """3x3 'SAME' convolution with a frozen kernel given as ``derive_kernel(w)``.
+
+  The kernel receives a zero cotangent: it is a constant of the optimisation
+  (``VGG`` also wraps it in ``stop_gradient``).
+  """
+  return _apply(x_BHWC, kernel['fwd'])
 
 
-def _conv3x3_fwd(x, w):
-  return _conv(x, w), (x, w)
+def _conv3x3_fwd(x, kernel):
+  return _apply(x, kernel['fwd']), kernel
 
 
-def _conv3x3_bwd(residuals, g):
-  x, w = residuals
-  w_flipped = jnp.flip(w, axis=(0, 1)).swapaxes(2, 3)
-  dx = _conv(g, w_flipped)
-  _, w_vjp = jax.vjp(lambda w_: _conv(x, w_), w)
-  (dw,) = w_vjp(g)
-  return dx, dw
+def _conv3x3_bwd(kernel, g):
+  return _apply(g, kernel['bwd']), jax.tree.map(jnp.zeros_like, kernel)
 
 
 conv3x3.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+@functools.partial(jax.jit, static_argnames='arch')
+def derive(params: dict, arch: str) -> dict:
+  """Weight-only precomputation for ``VGG`` (pass as the 'derived' collection)."""
+  return {name: derive_kernel(params[name + '_kernel']) for name in conv_names(arch)}
 
 
 def pool2x2(x_BHWC: jax.Array, kind: str) -> jax.Array:
@@ -123,7 +199,9 @@ class VGG(nn.Module):
   Attributes:
     arch: 'vgg16' or 'vgg19'.
     pooling: 'max' (the trained network) or 'avg' (Gatys et al. 2016).
-    fast_input_grad: use ``conv3x3`` (custom VJP) instead of plain autodiff.
+    fast_input_grad: use ``conv3x3`` (precomputed input-gradient kernels, Winograd
+      where faster) instead of XLA's convolution and plain autodiff. Pass
+      ``{'params': p, 'derived': derive(p, arch)}`` to reuse the precomputation.
   """
   arch: str = 'vgg19'
   pooling: str = 'max'
@@ -137,7 +215,6 @@ class VGG(nn.Module):
     wanted = set(layers)
     order = layer_names(self.arch)
     last = max(order.index(name) for name in wanted)
-    conv = conv3x3 if self.fast_input_grad else _conv
     out = {}
     h = x_BHWC
     in_ch = x_BHWC.shape[-1]
@@ -148,7 +225,14 @@ class VGG(nn.Module):
                             (3, 3, in_ch, out_ch))
         bias = self.param(name + '_bias', nn.initializers.zeros, (out_ch,))
         kernel, bias = jax.lax.stop_gradient((kernel, bias))
-        h = conv(h, kernel.astype(h.dtype)) + bias.astype(h.dtype)
+        if self.fast_input_grad:
+          if self.has_variable('derived', name):
+            derived = jax.lax.stop_gradient(self.get_variable('derived', name))
+          else:
+            derived = derive_kernel(kernel)
+          h = conv3x3(h, derived) + bias.astype(h.dtype)
+        else:
+          h = _direct_conv(h, kernel.astype(h.dtype)) + bias.astype(h.dtype)
         in_ch = out_ch
       elif name.startswith('relu'):
         h = jax.nn.relu(h)

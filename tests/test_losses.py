@@ -70,3 +70,12 @@ def test_tv_loss_matches_loops():
         total += np.sum((x[0, i, j + 1] - x[0, i, j]) ** 2)
   np.testing.assert_allclose(losses.tv_loss(jnp.asarray(x, jnp.float32), 'sum'), total, rtol=1e-5)
   assert float(losses.tv_loss(jnp.ones((1, 5, 5, 3)), 'mean')) == 0.0
+
+
+def test_gram_gradient_matches_autodiff_of_the_plain_product():
+  import jax
+  f = jnp.asarray(_feats(9, (2, 5, 4, 3)))
+  w = jnp.asarray(_feats(10, (2, 3, 3)))
+  ours = jax.grad(lambda f: jnp.sum(losses.gram(f) * w))(f)
+  plain = jax.grad(lambda f: jnp.sum(jnp.einsum('bhwc,bhwd->bcd', f, f) / 20 * w))(f)
+  np.testing.assert_allclose(ours, plain, rtol=1e-5, atol=1e-6)

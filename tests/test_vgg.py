@@ -80,25 +80,36 @@ def test_no_gradient_reaches_the_weights():
   assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
 
 
-def test_fast_input_gradient_matches_autodiff():
+@pytest.mark.parametrize('shape', [(2, 9, 7, 5, 6),      # direct convolution
+                                   (1, 11, 6, 128, 8),    # Winograd, odd height
+                                   (1, 8, 8, 256, 130)])  # Winograd both ways
+def test_fast_conv_and_input_gradient_match_autodiff(shape):
+  b, h, w, c, o = shape
   rng = np.random.default_rng(0)
-  x = jnp.asarray(rng.normal(size=(2, 9, 7, 5)), jnp.float32)
-  w = jnp.asarray(rng.normal(size=(3, 3, 5, 6)), jnp.float32)
-  g = jnp.asarray(rng.normal(size=(2, 9, 7, 6)), jnp.float32)
-  plain = lambda x, w: jnp.vdot(vgg._conv(x, w), g)  # noqa: E731
-  fast = lambda x, w: jnp.vdot(vgg.conv3x3(x, w), g)  # noqa: E731
-  for a, b in zip(jax.grad(fast, (0, 1))(x, w), jax.grad(plain, (0, 1))(x, w)):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-  # and through a whole network, with respect to the image
+  x = jnp.asarray(rng.normal(size=(b, h, w, c)), jnp.float32)
+  k = jnp.asarray(rng.normal(size=(3, 3, c, o)) / np.sqrt(9 * c), jnp.float32)
+  g = jnp.asarray(rng.normal(size=(b, h, w, o)), jnp.float32)
+  derived = vgg.derive_kernel(k)
+  np.testing.assert_allclose(vgg.conv3x3(x, derived), vgg._direct_conv(x, k), rtol=1e-4, atol=1e-4)
+  fast = jax.grad(lambda x: jnp.vdot(vgg.conv3x3(x, derived), g))(x)
+  plain = jax.grad(lambda x: jnp.vdot(vgg._direct_conv(x, k), g))(x)
+  np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_fast_network_gradient_matches_autodiff():
   params = vgg.to_params(random_convs('vgg16'))
-  img = jnp.asarray(rng.uniform(-50, 50, (1, 20, 20, 3)), jnp.float32)
+  img = jnp.asarray(np.random.default_rng(1).uniform(-50, 50, (1, 40, 36, 3)), jnp.float32)
 
-  def loss(model):
-    return lambda x: jnp.sum(model.apply({'params': params}, x, ('relu3_1',))['relu3_1'] ** 2)
+  def loss(model, variables):
+    return lambda x: jnp.sum(model.apply(variables, x, ('relu4_1',))['relu4_1'] ** 2)
 
-  ga = jax.grad(loss(vgg.VGG('vgg16', fast_input_grad=True)))(img)
-  gb = jax.grad(loss(vgg.VGG('vgg16', fast_input_grad=False)))(img)
+  fast = vgg.VGG('vgg16', fast_input_grad=True)
+  variables = {'params': params, 'derived': vgg.derive(params, 'vgg16')}
+  ga = jax.grad(loss(fast, variables))(img)
+  gb = jax.grad(loss(vgg.VGG('vgg16', fast_input_grad=False), {'params': params}))(img)
+  gc = jax.grad(loss(fast, {'params': params}))(img)  # derived on the fly
   np.testing.assert_allclose(ga, gb, rtol=1e-3, atol=1e-3 * float(jnp.abs(gb).max()))
+  np.testing.assert_allclose(gc, ga, rtol=1e-5, atol=1e-6 * float(jnp.abs(ga).max()))
 
 
 @pytest.mark.skipif(importlib.util.find_spec('torch') is None, reason='torch not installed')
