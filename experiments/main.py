@@ -35,6 +35,10 @@ def main(argv):
   except JaxstyleError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    print(f'interrupted: the last image and run_info.json are in {_WORKDIR.value}',
+          file=sys.stderr)
+    sys.exit(130)
   print(f'{info["status"]}: {_WORKDIR.value}/{info["output"]} '
         f'({info["wall_time_s"]} s, final loss {info["final_losses"]["total"]:.6g})')
 

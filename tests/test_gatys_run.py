@@ -137,6 +137,26 @@ def test_non_finite_loss_keeps_last_good_image(config, tmp_path):
   assert not (tmp_path / 'nan' / 'final.png').exists()
 
 
+def test_interrupted_run_keeps_its_last_image(config, tmp_path, monkeypatch):
+  from jaxstyle import stylize
+  real_run = stylize.run
+
+  def interrupted_run(stylizer, plan, callback):
+    def cb(progress):
+      callback(progress)
+      if progress.iteration == 3:
+        raise KeyboardInterrupt
+    return real_run(stylizer, plan, cb)
+
+  monkeypatch.setattr(stylize, 'run', interrupted_run)
+  with pytest.raises(KeyboardInterrupt):
+    gatys.run(config, tmp_path / 'int', show_progress=False)
+  info = json.loads((tmp_path / 'int' / 'run_info.json').read_text())
+  assert info['status'] == 'interrupted' and info['iterations_done'] == 3
+  assert (tmp_path / 'int' / 'interrupted.png').exists()
+  assert len((tmp_path / 'int' / 'metrics.jsonl').read_text().splitlines()) == 3
+
+
 def test_all_variants_build_and_serialise():
   for variant in ('', 'reference', 'paper', 'texture', 'hed', 'adam', 'shipwreck', 'smoke',
                   'paper,hed,smoke'):
