@@ -117,3 +117,61 @@ def test_contact_sheet_layout():
   sheet = images.contact_sheet([tiles], pad=2)
   assert sheet.shape == (8, 16, 3)
   assert sheet[2, 2, 0] == 0 and sheet[2, 9, 0] == 0.5 and sheet[0, 0, 0] == 1
+
+
+def test_named_image_is_fetched_once_and_verified(tmp_path, monkeypatch):
+  import dataclasses
+  import hashlib
+  import http.server
+  import io
+  import threading
+  buf = io.BytesIO()
+  Image.fromarray(np.full((4, 6, 3), 200, np.uint8)).save(buf, format='PNG')
+  payload = buf.getvalue()
+  hits = []
+
+  class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+      hits.append(self.path)
+      self.send_response(200)
+      self.send_header('Content-Length', str(len(payload)))
+      self.end_headers()
+      self.wfile.write(payload)
+
+    def log_message(self, *args):
+      pass
+
+  httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+  threading.Thread(target=httpd.serve_forever, daemon=True).start()
+  try:
+    url = f'http://127.0.0.1:{httpd.server_address[1]}/tubingen.jpg'
+    remote = dataclasses.replace(images.NAMED_IMAGES['tubingen'], url=url,
+                                 checksum='sha256:' + hashlib.sha256(payload).hexdigest())
+    monkeypatch.setitem(images.NAMED_IMAGES, 'tubingen', remote)
+    first = images.load('tubingen')
+    second = images.load('tubingen')
+  finally:
+    httpd.shutdown()
+    httpd.server_close()
+  assert first.shape == (4, 6, 3) and np.array_equal(first, second) and len(hits) == 1
+
+
+def test_named_image_offline_says_how_to_pass_a_local_file(monkeypatch):
+  import dataclasses
+  import socket
+  from jaxstyle.errors import DownloadError
+  s = socket.socket()
+  s.bind(('127.0.0.1', 0))
+  port = s.getsockname()[1]
+  s.close()
+  remote = dataclasses.replace(images.NAMED_IMAGES['starry_night'],
+                               url=f'http://127.0.0.1:{port}/starry_night.jpg')
+  monkeypatch.setitem(images.NAMED_IMAGES, 'starry_night', remote)
+  with pytest.raises(DownloadError, match=r'no cached copy.*--config.style_images=/path/to/starry_night.jpg'):
+    images.load('starry_night', 'style_images')
+
+
+def test_pinned_hashes_match_the_paper_images(shared_images):
+  from jaxstyle import download
+  for name, remote in images.NAMED_IMAGES.items():
+    assert download.verify(shared_images / remote.filename, remote), name

