@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from jaxstyle import fileio
 from jaxstyle.errors import DownloadError
 
 CHUNK_BYTES = 1 << 20
@@ -81,13 +81,12 @@ def fetch(remote: RemoteFile, *, cache: Path | None = None, hint: str = '',
     raise DownloadError(f'cannot create cache directory {cache}: {e.strerror}; '
                         f'set JAXSTYLE_CACHE to a writable directory') from None
   suffix = f' {hint}' if hint else ''
-  fd, tmp_name = tempfile.mkstemp(prefix=f'.{remote.filename}.', suffix='.part', dir=cache)
-  tmp = Path(tmp_name)
-  try:
+
+  def stream(out):
     h = hashlib.new(remote.algorithm)
     done = 0
     try:
-      with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(remote.url, timeout=timeout_s) as resp:
+      with urllib.request.urlopen(remote.url, timeout=timeout_s) as resp:
         total = resp.headers.get('Content-Length')
         total = int(total) if total is not None else None
         while chunk := resp.read(CHUNK_BYTES):
@@ -111,7 +110,6 @@ def fetch(remote: RemoteFile, *, cache: Path | None = None, hint: str = '',
       raise DownloadError(
           f'{remote.filename} from {remote.url} has {remote.algorithm} '
           f'{h.hexdigest()}, expected {remote.digest}; the file was discarded.{suffix}')
-    os.replace(tmp, target)
-    return target
-  finally:
-    tmp.unlink(missing_ok=True)
+
+  # Streams into a temporary file renamed into place only once size and checksum match.
+  return fileio.atomic_write(target, stream)

@@ -11,7 +11,6 @@ Conversions on load (documented in the README):
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import jax
@@ -19,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from jaxstyle import download
+from jaxstyle import download, fileio
 from jaxstyle.errors import ImageError, OutputError
 
 _NS = 'https://raw.githubusercontent.com/jcjohnson/neural-style/master/examples/inputs/'
@@ -118,22 +117,13 @@ def to_uint8(img_HWC) -> np.ndarray:
 def save(path: str | Path, img_HWC) -> Path:
   """Writes a PNG atomically: a reader never sees a half-written file."""
   path = Path(path)
+  pixels = Image.fromarray(to_uint8(img_HWC))
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-  except OSError as e:
-    raise OutputError(f'cannot write {path}: {e.strerror}; choose a writable --workdir') from None
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      Image.fromarray(to_uint8(img_HWC)).save(f, format='PNG')
-    os.replace(tmp, path)
+    return fileio.atomic_write(path, lambda f: pixels.save(f, format='PNG'))
   except OSError as e:
     raise OutputError(f'cannot write {path}: {e.strerror}; free space or choose '
                       f'another --workdir') from None
-  finally:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-  return path
 
 
 # ITU-R BT.601 YIQ, the colour space of Gatys et al. (2017) luminance-only transfer.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
+from jaxstyle import fileio
 from jaxstyle.errors import OutputError
 
 
@@ -26,13 +26,9 @@ def check_writable(directory: str | Path) -> None:
 
 def write_json(path: str | Path, obj) -> None:
   """Atomic JSON write (temporary file + rename)."""
-  path = Path(path)
+  text = json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n'
   try:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w') as f:
-      json.dump(obj, f, indent=2, sort_keys=True, default=str)
-      f.write('\n')
-    os.replace(tmp, path)
+    fileio.atomic_write(path, lambda f: f.write(text.encode()))
   except OSError as e:
     raise OutputError(f'cannot write {path}: {e.strerror}') from None
 
