@@ -23,7 +23,10 @@ from experiments import gatys
 from experiments.configs import gatys as gatys_config
 from jaxstyle import images, run_info
 
-SWEEP_STYLE_WEIGHTS = (1e1, 1e2, 1e3, 1e4)
+# With these losses and the HED backbone, style weights >= 10 all converge to the same
+# style-dominated image (L-BFGS is invariant to the scale of the objective); the
+# content/style trade-off happens between 1e-3 and 10.
+SWEEP_STYLE_WEIGHTS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def runs(image_dir: Path, size: int, iterations: int, sweep_size: int, sweep_iterations: int):
@@ -34,6 +37,14 @@ def runs(image_dir: Path, size: int, iterations: int, sweep_size: int, sweep_ite
   yield 'tubingen_shipwreck', 'hed', dict(
       common, style_images=str(image_dir / 'shipwreck.jpg'), image_size=size,
       iterations=iterations)
+  # The paper's conventions (sum-form losses, conv layers, average pooling, noise init,
+  # w_l = 1/5, alpha/beta = 1e-3), and texture synthesis from the same code.
+  yield 'paper_conventions_starry_night', 'hed,paper', dict(
+      common, style_images=str(image_dir / 'starry_night.jpg'), image_size=sweep_size,
+      iterations=2 * sweep_iterations)
+  yield 'texture_starry_night', 'hed,texture', dict(
+      weights='hed_vgg16', style_images=str(image_dir / 'starry_night.jpg'),
+      image_size=sweep_size, iterations=sweep_iterations)
   for w in SWEEP_STYLE_WEIGHTS:
     yield f'sweep_style_weight_{w:g}', 'hed', dict(
         common, style_images=str(image_dir / 'starry_night.jpg'), image_size=sweep_size,
@@ -94,7 +105,7 @@ def main():
   sweep = [n for n in summary if n.startswith('sweep_')]
   if sweep:
     order = sorted(sweep, key=lambda n: float(n.rsplit('_', 1)[1]))
-    tiles = [images.resize(gatys.load_result(args.runs / n), (192, 256)) for n in order]
+    tiles = [images.resize(gatys.load_result(args.runs / n), (144, 192)) for n in order]
     images.save(args.out / 'sweep_style_weight.png', images.contact_sheet([tiles]))
   write_table(args.out, summary)
 
@@ -113,19 +124,27 @@ def write_table(out: Path, summary: dict) -> None:
       'initialisation fine-tuned for edge detection), the only pretrained VGG available offline',
       'here -- not the paper\'s ImageNet VGG-19. Reference-implementation conventions',
       '(mean-form losses, relu4_2 / relu1_1..relu5_1, w_l = 1e3/N_l^2, max pooling, content',
-      'init), L-BFGS with history 100.',
+      'init) unless the variant says `paper` (sum-form losses, conv4_2 / conv1_1..conv5_1,',
+      'w_l = 1/5, average pooling, white-noise init) or `texture` (style loss only, noise init);',
+      'L-BFGS with history 100 throughout.',
       '',
-      '| result | style weight (content 1) | size | iterations | final loss | wall time | hardware |',
-      '|---|---|---|---|---|---|---|',
+      '| result | variant | content / style weight | size | iterations | final loss | wall time | hardware |',
+      '|---|---|---|---|---|---|---|---|',
   ]
   for name, r in summary.items():
-    weight = name.rsplit('_', 1)[1] if name.startswith('sweep_') else '1000'
+    args = dict(a.split('=', 1) for a in r['command'].split() if a.startswith('--config.'))
+    variant = r['command'].split('gatys.py:')[1].split()[0]
+    config = gatys_config.get_config(variant)
+    style_w = float(args.get('--config.style_weight', config.style_weight))
+    content_w = float(args.get('--config.content_weight', config.content_weight))
     png = 'sweep_style_weight.png' if name.startswith('sweep_') else f'{name}.png'
     h, w = r['output_size']
-    lines.append(f"| [{name}]({png}) | {weight} | {w}x{h} | {r['iterations']} | "
-                 f"{r['final_losses']['total']:.4g} | {r['wall_time_s']:.0f} s | {r['hardware']} |")
-  lines += ['', '`sweep_style_weight.png`: style weight 10, 100, 1000, 10000 (left to right) at '
-            'content weight 1, i.e. alpha/beta = 1e-1 .. 1e-4.', '']
+    lines.append(f"| [{name}]({png}) | {variant} | {content_w:g} / {style_w:g} | {w}x{h} | "
+                 f"{r['iterations']} | {r['final_losses']['total']:.4g} | "
+                 f"{r['wall_time_s']:.0f} s | {r['hardware']} |")
+  lines += ['', '`sweep_style_weight.png`: style weight ' + ', '.join(f'{w:g}' for w in
+            SWEEP_STYLE_WEIGHTS) + ' (left to right) at content weight 1. Larger style '
+            'weights give the same image as 10 (the content term no longer matters).', '']
   (out / 'README.md').write_text('\n'.join(lines))
 
 
