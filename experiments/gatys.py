@@ -12,7 +12,6 @@ Run directory contents:
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -141,11 +140,6 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   images.save(workdir / 'final.png', result)
   finish('done', 'final.png')
   return info
-
-
-def final_loss(info: dict) -> float:
-  losses = info.get('final_losses') or {}
-  return losses.get('total', math.nan)
 
 
 def load_result(workdir: str | Path) -> np.ndarray:

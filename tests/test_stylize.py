@@ -1,6 +1,5 @@
 """Gatys optimisation: targets, objective, optimisers and the stylize pipeline."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

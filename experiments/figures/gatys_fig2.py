@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from experiments import gatys
 from experiments.configs import gatys as gatys_config
-from jaxstyle import images, run_info
+from jaxstyle import images
 
 # With these losses and the HED backbone, style weights >= 10 all converge to the same
 # style-dominated image (L-BFGS is invariant to the scale of the objective); the
