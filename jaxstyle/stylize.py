@@ -209,8 +209,8 @@ class Stylizer:
     in ``.last_good``, if the objective stops being finite.
     """
     s = self.settings
-    params = self.variables
-    fun = lambda x: self._value_aux_grad(x, params, targets)  # noqa: E731
+    variables = self.variables
+    fun = lambda x: self._value_aux_grad(x, variables, targets)  # noqa: E731
     last_good = x0
 
     def check(it, value, x):
@@ -244,10 +244,12 @@ class Stylizer:
     state = opt.init(x0)
     x = x0
     for i in range(1, iterations + 1):
-      x_new, state, terms = step(x, state, params, targets)
-      # Adam reports the loss at the point it differentiated, i.e. before the update.
-      check(first_iteration + i, float(terms['total']), x_new)
-      x = last_good = x_new
+      x_new, state, terms = step(x, state, variables, targets)
+      # The loss is that of the point differentiated, i.e. before the update: once it
+      # is found finite, that point is the last good image.
+      check(first_iteration + i, float(terms['total']), x)
+      last_good = x
+      x = x_new
       if callback:
         callback(first_iteration + i, x, terms, i)
     return x
