@@ -73,6 +73,20 @@ def test_same_config_and_seed_gives_identical_pixels(config, tmp_path):
   assert not np.array_equal(a, np.asarray(Image.open(tmp_path / 'c' / 'final.png')))
 
 
+@pytest.mark.parametrize('changes', [
+    dict(loss_form='sum', pooling='avg', init='noise', style_layer_weights='uniform',
+         content_layers='conv2_2', style_layers='conv1_1,conv2_1,conv3_1'),  # paper
+    dict(num_scales=2, preserve_colors='luminance', style_scale=0.5, tv_weight=1e-3),
+    dict(optimizer='adam', style_blend_weights='1', init='style'),
+])
+def test_option_combinations_run(config, tmp_path, changes):
+  for k, v in changes.items():
+    setattr(config, k, v)
+  info = gatys.run(config, tmp_path / 'run', show_progress=False)
+  assert info['status'] == 'done' and np.isfinite(info['final_losses']['total'])
+  assert Image.open(tmp_path / 'run' / 'final.png').size == (64, 48)
+
+
 def test_texture_synthesis_variant(config, tmp_path):
   config.content_image = ''
   config.init = 'noise'
