@@ -31,6 +31,11 @@ def git_state() -> dict:
   return {'commit': commit, 'dirty': bool(status) if status is not None else None}
 
 
+# The code that runs is the code that was imported: record the repository state at
+# import time, so that commits made while a long job runs do not mislabel its results.
+GIT_AT_IMPORT = git_state()
+
+
 def versions() -> dict:
   found = {}
   for package in PACKAGES:
@@ -45,7 +50,7 @@ def collect(seed: int, argv: list[str] | None = None) -> dict:
   """Everything needed to rerun and compare: seed, code, packages, hardware, command."""
   return {
       'seed': seed,
-      'git': git_state(),
+      'git': GIT_AT_IMPORT,
       'packages': versions(),
       'python': sys.version.split()[0],
       'platform': platform.platform(),
