@@ -218,3 +218,13 @@ def test_gatys_paper_inputs_with_hed(shared_images, hed_installed, tmp_path):
   rows = [json.loads(x) for x in (tmp_path / 'real' / 'metrics.jsonl').read_text().splitlines()]
   assert rows[-1]['total'] < 0.5 * rows[0]['total']
   assert info['output_sizes'] == [[48, 64]] or info['output_sizes'] == [(48, 64)]
+
+
+def test_run_info_names_the_checked_out_commit():
+  from jaxstyle import run_info
+  head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
+  if head.returncode != 0:
+    pytest.skip('not a git checkout')
+  info = run_info.collect(seed=3, argv=['x'])
+  assert info['git']['commit'] == head.stdout.strip() and info['seed'] == 3
+  assert info['packages']['jax'] and info['devices']
