@@ -84,7 +84,7 @@ def _block(layer: str) -> int:
 #    inside while-loops (optax's line search) and no faster elsewhere.
 #  * Layers with many channels and small maps use Winograd F(2x2, 3x3): per
 #    2x2 output tile, 16 batched matmuls instead of 36 multiply-adds per
-#    output pixel and channel pair (2.25x fewer). Measured 1.5-1.8x faster than
+#    output pixel and channel pair (2.25x fewer). Measured 1.4-1.8x faster than
 #    XLA's direct convolution at 64x64x256 .. 16x16x512; slower on large maps with
 #    few channels, where the tile transforms are memory-bound (see ``_use_winograd``).
 _DIMS = ('NHWC', 'HWIO', 'NHWC')
