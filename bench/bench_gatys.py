@@ -112,6 +112,18 @@ def matmul_gflops(n=2048, repeats=5):
   return 2 * n ** 3 / _timeit(lambda: f(a).block_until_ready(), repeats) / 1e9
 
 
+def _stepper(st, opt, kind, x0, targets):
+  """A no-argument callable doing one jitted optimiser step, carrying its state."""
+  step = jax.jit(stylize._first_order_step(st, opt, kind))
+  state = [x0, opt.init(x0)]
+
+  def one_step():
+    x, s, _ = step(state[0], state[1], st.variables, targets)
+    jax.block_until_ready(x)
+    state[:] = [x, s]
+  return one_step
+
+
 def bench_size(loaded, size, repeats, lbfgs_iters):
   content, style = load_images(size)
   row = {'size': size}
@@ -129,15 +141,7 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
   cost = jax.jit(plain._value_aux_grad_impl).lower(x0, plain.variables, targets).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   row['gflop_per_eval'] = cost['flops'] / 1e9
-  adam = optax.adam(1.0)
-  step = jax.jit(stylize._first_order_step(st, adam, 'adam'))
-  state = [x0, adam.init(x0)]
-
-  def adam_step():
-    x, s, terms = step(state[0], state[1], st.variables, targets)
-    jax.block_until_ready(x)
-    state[:] = [x, s]
-  row['jax_adam_step_s'] = _timeit(adam_step, repeats)
+  row['jax_adam_step_s'] = _timeit(_stepper(st, optax.adam(1.0), 'adam', x0, targets), repeats)
   row['jax_loss_at_x0'] = float(st._value_aux_grad(x0, st.variables, targets)[0])
 
   def lbfgs_run():
@@ -155,14 +159,7 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
 
   optax_settings = stylize.Settings(content_layers=CONTENT, style_layers=STYLE, optimizer='lbfgs_optax')
   st_o = stylize.Stylizer(loaded, optax_settings)
-  opt = optax.lbfgs(memory_size=100)
-  ostep = jax.jit(stylize._first_order_step(st_o, opt, 'lbfgs_optax'))
-  ostate = [x0, opt.init(x0)]
-
-  def optax_iter():
-    x, s, terms = ostep(ostate[0], ostate[1], st_o.variables, targets)
-    jax.block_until_ready(x)
-    ostate[:] = [x, s]
+  optax_iter = _stepper(st_o, optax.lbfgs(memory_size=100), 'lbfgs_optax', x0, targets)
   row['jax_optax_lbfgs_iter_s'] = _timeit(optax_iter, max(2, repeats // 2))
 
   # PyTorch, same weights/objective/point.
