@@ -144,3 +144,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
 
 def load_result(workdir: str | Path) -> np.ndarray:
   return images.load(str(Path(workdir) / 'final.png'))
+
+
+INTERRUPTED = 'the last image and run_info.json are'
+
+
+def summary(info: dict, workdir: str) -> str:
+  return (f'{info["status"]}: {workdir}/{info["output"]} '
+          f'({info["wall_time_s"]} s, final loss {info["final_losses"]["total"]:.6g})')

@@ -21,7 +21,7 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config fil
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory for outputs.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-TASKS = {'gatys': 'experiments.gatys'}
+TASKS = {'gatys': 'experiments.gatys', 'gan': 'experiments.gan'}
 
 
 def main(argv):
@@ -36,11 +36,10 @@ def main(argv):
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
-    print(f'interrupted: the last image and run_info.json are in {_WORKDIR.value}',
-          file=sys.stderr)
+    print(f'interrupted: {getattr(module, "INTERRUPTED", "outputs so far are")} in '
+          f'{_WORKDIR.value}', file=sys.stderr)
     sys.exit(130)
-  print(f'{info["status"]}: {_WORKDIR.value}/{info["output"]} '
-        f'({info["wall_time_s"]} s, final loss {info["final_losses"]["total"]:.6g})')
+  print(module.summary(info, _WORKDIR.value))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,61 @@
+"""Defaults shared by the GAN configs; each config file overrides what its paper set."""
+
+import ml_collections
+
+
+def base() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.task = 'gan'
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict(dict(
+      kind='mixture',         # mixture | mnist_idx | folder | tfds
+      name='ring8',           # mixture name or TFDS dataset name
+      path='',                # mnist_idx / folder directory
+      split='train',
+      subset='',              # 'start:stop' rows of the split ('' = all)
+      image_size=28, channels=1, range='[-1,1]', center_crop=0,
+      num_train=100_000,      # mixtures: size of the fixed training set (PacGAN: 100k)
+      seed=0,                 # mixtures: seed of the training set
+      order_seed=0,           # example order (a function of this seed and the epoch)
+      tfds_data_dir='', download=False))
+
+  c.model = ml_collections.ConfigDict(dict(
+      arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,
+      pack=1, sync_batchnorm=True, conv_impl='xla'))
+
+  c.train = ml_collections.ConfigDict(dict(
+      num_steps=1000, batch_size=64, loss='non_saturating', gp_weight=0.0, d_steps=1,
+      update_rule='alternating', d_loss_scale=1.0, ema_decay=0.0, ema_start=0))
+
+  adam = dict(name='adam', lr=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = ml_collections.ConfigDict(adam)
+  c.d_optimizer = ml_collections.ConfigDict(adam)
+
+  c.parallel = ml_collections.ConfigDict(dict(mode='pmap'))   # pmap | shard_map
+  c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
+  c.log = ml_collections.ConfigDict(dict(every=100, sample_every=1000, num_samples=64,
+                                         tensorboard=True))
+  c.eval = ml_collections.ConfigDict(dict(
+      kind='none', num_samples=2500,
+      validation_subset='', test_subset='', classifier_subset='',
+      inception_weights='', num_real=10000, resize='bilinear'))
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A few steps of the same pipeline, for tests and a first try."""
+  c.train.num_steps = 4
+  c.checkpoint.every = 2
+  c.log.every = 2
+  c.log.sample_every = 2
+  c.log.num_samples = 16
+  return c
+
+
+def apply_variants(c, arg, variants: dict):
+  for name in [a.strip() for a in (arg or '').split(',') if a.strip()]:
+    if name not in variants:
+      raise ValueError(f'unknown variant {name!r}; choose from {", ".join(variants)}')
+    variants[name](c)
+  return c

@@ -1,0 +1,103 @@
+"""The two convolutions of DCGAN, with a choice of formulation.
+
+Both layers keep their kernel in one layout, (4, 4, in, out), so parameters, init and
+checkpoints do not depend on the formulation:
+
+  Conv4x4Stride2        y[o] = sum_k x[2o - 1 + k] K[k]            (PyTorch Conv2d(4, 2, 1))
+  ConvTranspose4x4      y[2i - 1 + k] += x[i] K[k]                 (PyTorch ConvTranspose2d(4, 2, 1))
+
+``impl='xla'`` hands them to ``lax.conv_general_dilated``. ``impl='matmul'`` writes each
+as patch extraction (contiguous slices) plus one matrix product per output phase; its
+gradients are matrix products and pads. On XLA:CPU the weight gradient of a small
+transposed convolution is far slower than the same arithmetic as a matmul (see
+bench/bench_dcgan.py), which is why the formulation is a choice.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+from jax import lax
+
+IMPLS = ('xla', 'matmul')
+_DN = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _check_impl(impl):
+  if impl not in IMPLS:
+    from jaxstyle.errors import ConfigError
+    raise ConfigError(f"model.conv_impl must be one of {IMPLS}, got {impl!r}")
+
+
+def conv4x4_stride2(x, kernel, impl: str = 'xla'):
+  """Conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, H/2, W/2, Co); H, W even."""
+  _check_impl(impl)
+  if impl == 'xla':
+    return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DN)
+  b, h, w, ci = x.shape
+  ho, wo = h // 2, w // 2
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  # Space-to-depth: block (p, q) holds padded pixels (2p + a, 2q + c), a, c in {0, 1}.
+  s2d = xp.reshape(b, ho + 1, 2, wo + 1, 2, ci).transpose(0, 1, 3, 2, 4, 5)
+  # Output o reads padded pixels 2o .. 2o + 3 = blocks o and o + 1.
+  cols = jnp.concatenate([s2d[:, p:p + ho, q:q + wo] for p in (0, 1) for q in (0, 1)], axis=3)
+  # cols index: (p, q, a, c, ci) with kernel tap (ky, kx) = (2p + a, 2q + c).
+  k = kernel.reshape(2, 2, 2, 2, ci, -1).transpose(0, 2, 1, 3, 4, 5)
+  return cols.reshape(b, ho, wo, 16 * ci) @ k.reshape(16 * ci, -1)
+
+
+# Transposed conv: output row 2m + phase receives input rows m + dy through tap k.
+_PHASE_TAPS = {0: ((-1, 3), (0, 1)), 1: ((0, 2), (1, 0))}
+
+
+def conv_transpose4x4(x, kernel, impl: str = 'xla'):
+  """Transposed conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, 2H, 2W, Co)."""
+  _check_impl(impl)
+  if impl == 'xla':
+    return lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), ((2, 2), (2, 2)),
+                                    lhs_dilation=(2, 2), dimension_numbers=_DN)
+  b, h, w, ci = x.shape
+  co = kernel.shape[-1]
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  rows = []
+  for py in (0, 1):
+    cols = []
+    for px in (0, 1):
+      taps = [(dy, dx, ky, kx) for dy, ky in _PHASE_TAPS[py] for dx, kx in _PHASE_TAPS[px]]
+      patches = jnp.concatenate([xp[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                                 for dy, dx, _, _ in taps], axis=3)
+      weights = jnp.concatenate([kernel[ky, kx] for _, _, ky, kx in taps], axis=0)
+      cols.append(patches.reshape(b * h * w, 4 * ci) @ weights)
+    rows.append(jnp.stack(cols, axis=1))               # (BHW, px, Co)
+  y = jnp.stack(rows, axis=1)                          # (BHW, py, px, Co)
+  return y.reshape(b, h, w, 2, 2, co).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, co)
+
+
+class Conv4x4Stride2(nn.Module):
+  features: int
+  use_bias: bool = True
+  impl: str = 'xla'
+  kernel_init: object = nn.initializers.normal(0.02)
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
+    y = conv4x4_stride2(x, kernel, self.impl)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
+class ConvTranspose4x4(nn.Module):
+  features: int
+  use_bias: bool = True
+  impl: str = 'xla'
+  kernel_init: object = nn.initializers.normal(0.02)
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
+    y = conv_transpose4x4(x, kernel, self.impl)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y

@@ -1,0 +1,271 @@
+"""GAN training state, optimisers and the per-device train step.
+
+``GANTrainer.step(state, real)`` is written for ONE device holding its slice of the
+global batch. It averages gradients and metrics with ``lax.pmean`` over ``axis_name``;
+``jaxstyle.parallel`` runs it under ``jax.pmap`` or ``jax.jit(jax.shard_map)``.
+
+Randomness. The run's key lives in the state (``rng``). A step uses
+``fold_in(rng, step)``; every example of the global batch then gets its own key
+``fold_in(step_key, global_index)`` with ``global_index = axis_index * per_device + i``.
+Each device therefore draws its own noise (its indices differ), and the noise of
+example i does not depend on how many devices share the batch: one device and eight
+compute the same step, and a resumed run replays the keys of an uninterrupted one.
+
+One call is one generator update preceded by ``d_steps`` discriminator updates, each
+on its own real sub-batch: ``real`` has shape (d_steps, per_device_batch, ...).
+``update='simultaneous'`` instead takes both gradients at the current parameters on the
+same minibatch and noise (Goodfellow et al.'s code, k = 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from jaxstyle.errors import ConfigError
+from jaxstyle.gan import losses
+from jaxstyle.gan.models import GANModels
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array          # generator updates done
+  rng: jax.Array           # uint32 key data of the run's training key
+  g_params: Any
+  g_stats: Any             # mutable collections (BatchNorm running stats), may be {}
+  d_params: Any
+  d_stats: Any             # BatchNorm stats and spectral-norm power-iteration vectors
+  g_opt: Any
+  d_opt: Any
+  ema_params: Any          # exponential moving average of g_params (None when disabled)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  loss: str = 'non_saturating'
+  gp_weight: float = 0.0
+  d_steps: int = 1
+  update: str = 'alternating'
+  d_loss_scale: float = 1.0
+  ema_decay: float = 0.0
+  ema_start: int = 0
+  pack: int = 1
+  axis_name: str = 'batch'
+
+  def __post_init__(self):
+    if self.loss not in losses.LOSSES:
+      raise ConfigError(f'train.loss {self.loss!r} is unknown; choose one of '
+                        f'{", ".join(losses.LOSSES)}')
+    if self.update not in ('alternating', 'simultaneous'):
+      raise ConfigError(f"train.update_rule must be 'alternating' or 'simultaneous', "
+                        f'got {self.update!r}')
+    if self.d_steps < 1:
+      raise ConfigError(f'train.d_steps must be >= 1, got {self.d_steps}')
+    if self.update == 'simultaneous' and self.d_steps != 1:
+      raise ConfigError('train.update_rule=simultaneous needs train.d_steps=1')
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ConfigError(f'train.ema_decay must be in [0, 1), got {self.ema_decay}')
+    if self.gp_weight < 0:
+      raise ConfigError(f'train.gp_weight must be >= 0, got {self.gp_weight}')
+
+
+# --------------------------------------------------------------------------- optimisers
+
+def pylearn2_momentum(learning_rate, momentum) -> optax.GradientTransformation:
+  """pylearn2's SGD: inc = m_t inc - lr_t g; param += inc (lr inside the velocity)."""
+
+  def init(params):
+    return {'inc': jax.tree.map(jnp.zeros_like, params), 'count': jnp.zeros((), jnp.int32)}
+
+  def update(grads, state, params=None):
+    del params
+    t = state['count']
+    lr, m = learning_rate(t), momentum(t)
+    inc = jax.tree.map(lambda v, g: m * v - lr * g, state['inc'], grads)
+    return inc, {'inc': inc, 'count': t + 1}
+
+  return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(c) -> optax.GradientTransformation:
+  """``adam`` (lr, b1, b2) or Goodfellow et al.'s ``goodfellow_sgd`` schedule."""
+  if c.name == 'adam':
+    if c.lr <= 0:
+      raise ConfigError(f'optimizer lr must be > 0, got {c.lr}')
+    return optax.adam(c.lr, b1=c.b1, b2=c.b2)
+  if c.name == 'goodfellow_sgd':
+    # ExponentialDecay(decay_factor, min_lr) per update; MomentumAdjustor linear from
+    # momentum_start to momentum_end, reached after momentum_saturate_steps updates.
+    lr = lambda t: jnp.maximum(c.lr / jnp.power(c.lr_decay_factor, t), c.min_lr)  # noqa: E731
+    frac = lambda t: jnp.minimum(t / max(c.momentum_saturate_steps, 1), 1.0)  # noqa: E731
+    mom = lambda t: c.momentum_start + (c.momentum_end - c.momentum_start) * frac(t)  # noqa: E731
+    return pylearn2_momentum(lr, mom)
+  raise ConfigError(f"optimizer name must be 'adam' or 'goodfellow_sgd', got {c.name!r}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def pack_examples(x, m: int):
+  """PacGAN packing: m examples side by side along the feature/channel axis."""
+  if m == 1:
+    return x
+  b = x.shape[0] // m
+  if x.ndim == 2:
+    return x.reshape(b, m * x.shape[1])
+  x = x.reshape(b, m, *x.shape[1:])
+  x = jnp.moveaxis(x, 1, -2)
+  return x.reshape(*x.shape[:-2], m * x.shape[-1])
+
+
+def _example_keys(key, n: int, axis_name: str):
+  first = lax.axis_index(axis_name) * n
+  return jax.vmap(jax.random.fold_in, (None, 0))(key, first + jnp.arange(n))
+
+
+class GANTrainer:
+  """Binds models, optimisers and step settings; ``step`` is the per-device update."""
+
+  def __init__(self, models: GANModels, step_config: StepConfig,
+               g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation):
+    self.models, self.cfg, self.g_tx, self.d_tx = models, step_config, g_tx, d_tx
+
+  # ----------------------------------------------------------------- init
+
+  def init(self, seed: int, data_shape: tuple) -> GANState:
+    key = jax.random.key(seed)
+    k_g, k_d, k_run = jax.random.split(key, 3)
+    m = self.cfg.pack
+    z = jnp.zeros((2 * m, self.models.noise_dim))
+    x = pack_examples(jnp.zeros((2 * m, *data_shape)), m)
+    g_vars = self.models.generator.init(k_g, z, train=False)
+    d_vars = self.models.discriminator.init(k_d, x, train=False)
+    g_params, g_stats = g_vars['params'], {k: v for k, v in g_vars.items() if k != 'params'}
+    d_params, d_stats = d_vars['params'], {k: v for k, v in d_vars.items() if k != 'params'}
+    return GANState(
+        step=jnp.zeros((), jnp.int32), rng=jax.random.key_data(k_run),
+        g_params=g_params, g_stats=g_stats, d_params=d_params, d_stats=d_stats,
+        g_opt=self.g_tx.init(g_params), d_opt=self.d_tx.init(d_params),
+        # A copy: donated buffers must not alias.
+        ema_params=jax.tree.map(jnp.copy, g_params) if self.cfg.ema_decay > 0 else None)
+
+  # ----------------------------------------------------------------- model calls
+
+  def generate(self, g_params, g_stats, z, train: bool):
+    variables = {'params': g_params, **g_stats}
+    if train and g_stats:
+      return self.models.generator.apply(variables, z, train=True, mutable=list(g_stats))
+    return self.models.generator.apply(variables, z, train=train), g_stats
+
+  def discriminate(self, d_params, d_stats, x, keys, train: bool = True):
+    variables = {'params': d_params, **d_stats}
+    x = pack_examples(x, self.cfg.pack)
+    if keys is not None:
+      keys = keys[::self.cfg.pack]
+    if train and d_stats:
+      return self.models.discriminator.apply(variables, x, train=True, example_keys=keys,
+                                             mutable=list(d_stats))
+    return self.models.discriminator.apply(variables, x, train=train, example_keys=keys), d_stats
+
+  def sample(self, state: GANState, z, use_ema: bool = True):
+    """Generator output for noise ``z`` in inference mode (running BatchNorm stats)."""
+    params = state.ema_params if use_ema and state.ema_params is not None else state.g_params
+    return self.generate(params, state.g_stats, z, train=False)[0]
+
+  # ----------------------------------------------------------------- losses
+
+  def _d_loss(self, d_params, d_stats, real, fake, key):
+    c = self.cfg
+    n = real.shape[0]
+    k_real, k_fake, k_eps = (jax.random.fold_in(key, i) for i in range(3))
+    real_logits, d_stats = self.discriminate(d_params, d_stats, real,
+                                             _example_keys(k_real, n, c.axis_name))
+    fake_logits, d_stats = self.discriminate(d_params, d_stats, fake,
+                                             _example_keys(k_fake, n, c.axis_name))
+    loss = c.d_loss_scale * losses.d_loss(c.loss, real_logits, fake_logits)
+    aux = {'d_real_logit': jnp.mean(real_logits), 'd_fake_logit': jnp.mean(fake_logits)}
+    if c.gp_weight > 0:
+      eps_keys = _example_keys(k_eps, n // c.pack, c.axis_name)
+      eps = jax.vmap(jax.random.uniform)(eps_keys)
+      critic = lambda x: self.models.discriminator.apply(  # noqa: E731
+          {'params': d_params, **d_stats}, x, train=True, mutable=list(d_stats))[0] \
+          if d_stats else self.models.discriminator.apply({'params': d_params}, x, train=True)
+      gp = losses.gradient_penalty(critic, pack_examples(real, c.pack),
+                                   pack_examples(fake, c.pack), eps)
+      loss = loss + c.gp_weight * gp
+      aux['gradient_penalty'] = gp
+    return loss, (d_stats, aux)
+
+  def _g_loss(self, g_params, g_stats, d_params, d_stats, key, n):
+    c = self.cfg
+    k_z, k_d = jax.random.fold_in(key, 0), jax.random.fold_in(key, 1)
+    z = jax.vmap(self.models.sample_noise)(_example_keys(k_z, n, c.axis_name))
+    fake, g_stats = self.generate(g_params, g_stats, z, train=True)
+    fake_logits, _ = self.discriminate(d_params, d_stats, fake, _example_keys(k_d, n, c.axis_name))
+    return losses.g_loss(c.loss, fake_logits), (g_stats, fake)
+
+  # ----------------------------------------------------------------- the step
+
+  def step(self, state: GANState, real):
+    """One per-device update; ``real`` is this device's (d_steps, n, ...) slice."""
+    c = self.cfg
+    pmean = lambda t: lax.pmean(t, c.axis_name)  # noqa: E731
+    n = real.shape[1]
+    if n % c.pack:
+      raise ConfigError(f'the per-device batch ({n}) must be a multiple of model.pack ({c.pack})')
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    g_key = jax.random.fold_in(key, c.d_steps)
+
+    if c.update == 'simultaneous':
+      # Both players' gradients at the current parameters, from one minibatch and one z.
+      (g_loss, (g_stats, fake)), g_grads = jax.value_and_grad(self._g_loss, has_aux=True)(
+          state.g_params, state.g_stats, state.d_params, state.d_stats, g_key, n)
+      (d_loss, (d_stats, aux)), d_grads = jax.value_and_grad(self._d_loss, has_aux=True)(
+          state.d_params, state.d_stats, real[0], lax.stop_gradient(fake),
+          jax.random.fold_in(key, 0))
+      d_updates, d_opt = self.d_tx.update(pmean(d_grads), state.d_opt, state.d_params)
+      d_params = optax.apply_updates(state.d_params, d_updates)
+    else:
+      def d_update(i, carry):
+        d_params, d_stats, d_opt, _, _ = carry
+        sub_key = jax.random.fold_in(key, i)
+        z = jax.vmap(self.models.sample_noise)(
+            _example_keys(jax.random.fold_in(sub_key, 3), n, c.axis_name))
+        fake, _ = self.generate(state.g_params, state.g_stats, z, train=True)
+        (loss, (d_stats, aux)), grads = jax.value_and_grad(self._d_loss, has_aux=True)(
+            d_params, d_stats, real[i], lax.stop_gradient(fake), sub_key)
+        updates, d_opt = self.d_tx.update(pmean(grads), d_opt, d_params)
+        # Metrics leave the loop device-invariant (fori_loop carries must keep their type).
+        return optax.apply_updates(d_params, updates), d_stats, d_opt, pmean(loss), pmean(aux)
+
+      zero_aux = {'d_real_logit': 0.0, 'd_fake_logit': 0.0}
+      if c.gp_weight > 0:
+        zero_aux['gradient_penalty'] = 0.0
+      carry = (state.d_params, state.d_stats, state.d_opt, jnp.zeros(()),
+               jax.tree.map(jnp.asarray, zero_aux))
+      d_params, d_stats, d_opt, d_loss, aux = lax.fori_loop(0, c.d_steps, d_update, carry) \
+          if c.d_steps > 1 else d_update(0, carry)
+      (g_loss, (g_stats, _)), g_grads = jax.value_and_grad(self._g_loss, has_aux=True)(
+          state.g_params, state.g_stats, d_params, d_stats, g_key, n)
+
+    g_updates, g_opt = self.g_tx.update(pmean(g_grads), state.g_opt, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+    ema = state.ema_params
+    if ema is not None:
+      decay = jnp.where(state.step >= c.ema_start, c.ema_decay, 0.0)
+      ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, g_params)
+    new_state = state.replace(step=state.step + 1, g_params=g_params, g_stats=g_stats,
+                              d_params=d_params, d_stats=d_stats, g_opt=g_opt, d_opt=d_opt,
+                              ema_params=ema)
+    metrics = pmean({'d_loss': d_loss, 'g_loss': g_loss, **aux})
+    return new_state, metrics
+
+
+def count_params(tree) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))

@@ -1,0 +1,1 @@
+"""Evaluators: Parzen-window log-likelihood, mixture mode coverage, FID/KID."""

@@ -1,0 +1,112 @@
+"""Runs a per-device step function over all devices: ``jax.pmap`` or ``jit(shard_map)``.
+
+The step is written once, for one device: ``step(state, batch) -> (state, metrics)``
+with collectives over the axis ``AXIS`` ('batch'). State is replicated, the batch is
+split over devices along its axis 1 (axis 0 holds the discriminator sub-steps, see
+``jaxstyle.gan.train``), and the returned state and metrics are replicated. The old
+state's buffers are donated.
+
+  mode='pmap'       jax.pmap(step, axis_name, in_axes=(None, 1), out_axes=None), the
+                    default; in JAX >= 0.10 pmap itself lowers to jit(shard_map).
+  mode='shard_map'  jax.jit(jax.shard_map(step, mesh, in_specs=(P(), P(None, AXIS)),
+                    out_specs=P())), JAX's recommended successor; batches are global
+                    jax.Arrays assembled from each process's rows.
+
+Multi-host: every process runs the same program on its own rows of the global batch;
+``initialize_distributed`` joins the processes first.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxstyle.errors import ConfigError
+
+AXIS = 'batch'
+MODES = ('pmap', 'shard_map')
+
+
+def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None) -> None:
+  """Joins a multi-process run; a no-op for one process.
+
+  Explicit arguments (or JAXSTYLE_COORDINATOR / JAXSTYLE_NUM_PROCESSES /
+  JAXSTYLE_PROCESS_ID) start a local cluster; on a Cloud TPU pod slice, Slurm or
+  Kubernetes set JAXSTYLE_DISTRIBUTED=auto and JAX detects the cluster itself.
+  """
+  coordinator = coordinator or os.environ.get('JAXSTYLE_COORDINATOR')
+  if coordinator:
+    num = int(num_processes if num_processes is not None else os.environ['JAXSTYLE_NUM_PROCESSES'])
+    pid = int(process_id if process_id is not None else os.environ['JAXSTYLE_PROCESS_ID'])
+    jax.distributed.initialize(coordinator, num, pid, cluster_detection_method='deactivate')
+  elif os.environ.get('JAXSTYLE_DISTRIBUTED') == 'auto':
+    jax.distributed.initialize()
+
+
+def check_batch(global_batch: int, pack: int = 1) -> None:
+  """Raises ConfigError unless the global batch splits evenly over all devices."""
+  n = jax.device_count()
+  if global_batch <= 0 or global_batch % n:
+    raise ConfigError(f'the global batch ({global_batch}) must be a positive multiple of the '
+                      f'device count ({n}); set train.batch_size to a multiple of {n}')
+  if (global_batch // n) % pack:
+    raise ConfigError(f'the per-device batch ({global_batch // n}) must be a multiple of '
+                      f'model.pack ({pack}); change train.batch_size or model.pack')
+
+
+class DataParallel:
+  """``DataParallel(step, mode)(state, local_batch) -> (state, metrics)``."""
+
+  def __init__(self, step: Callable, mode: str = 'pmap', donate: bool = True):
+    if mode not in MODES:
+      raise ConfigError(f'parallel.mode must be one of {MODES}, got {mode!r}')
+    self.mode = mode
+    self.local_devices = jax.local_device_count()
+    donate_argnums = (0,) if donate else ()
+    if mode == 'pmap':
+      self._fn = jax.pmap(step, axis_name=AXIS, in_axes=(None, 1), out_axes=(None, None),
+                          donate_argnums=donate_argnums)
+    else:
+      # Devices in process order, so each process's rows land on its own devices.
+      self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
+      self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
+      self.replicated = NamedSharding(self.mesh, P())
+      # check_vma=False gives pmap's autodiff semantics: the gradient of a replicated
+      # parameter is this device's own gradient, which the step then pmeans. (With
+      # check_vma=True JAX would psum it automatically, and the pmean would not be a mean.)
+      self._fn = jax.jit(jax.shard_map(step, mesh=self.mesh, in_specs=(P(), P(None, AXIS)),
+                                       out_specs=(P(), P()), check_vma=False),
+                         donate_argnums=donate_argnums)
+
+  def put_state(self, state):
+    """Places a host (or single-device) state where the step expects it."""
+    if self.mode == 'pmap':
+      return state
+    return jax.device_put(state, self.replicated)
+
+  def put_batch(self, local_batch: np.ndarray):
+    """This process's rows (sub_steps, local_batch, ...) -> the step's input."""
+    if self.mode == 'pmap':
+      k, b = local_batch.shape[:2]
+      return local_batch.reshape(k, self.local_devices, b // self.local_devices,
+                                 *local_batch.shape[2:])
+    global_shape = (local_batch.shape[0], local_batch.shape[1] * jax.process_count(),
+                    *local_batch.shape[2:])
+    return jax.make_array_from_process_local_data(self.batch_sharding, local_batch, global_shape)
+
+  def __call__(self, state, local_batch):
+    return self._fn(state, self.put_batch(local_batch))
+
+
+def host_local(tree):
+  """Replicated arrays -> numpy on this host, without a cross-host gather."""
+  def get(x):
+    if isinstance(x, jax.Array):
+      return np.asarray(x.addressable_data(0))
+    return x
+  return jax.tree.map(get, tree)
