@@ -68,14 +68,14 @@ class DataParallel:
     self.mode = mode
     self.local_devices = jax.local_device_count()
     donate_argnums = (0,) if donate else ()
+    # Devices in process order, so each process's rows land on its own devices.
+    self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
+    self.replicated = NamedSharding(self.mesh, P())
     if mode == 'pmap':
       self._fn = jax.pmap(step, axis_name=AXIS, in_axes=(None, 1), out_axes=(None, None),
                           donate_argnums=donate_argnums)
     else:
-      # Devices in process order, so each process's rows land on its own devices.
-      self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
       self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
-      self.replicated = NamedSharding(self.mesh, P())
       # check_vma=False gives pmap's autodiff semantics: the gradient of a replicated
       # parameter is this device's own gradient, which the step then pmeans. (With
       # check_vma=True JAX would psum it automatically, and the pmean would not be a mean.)
@@ -84,9 +84,9 @@ class DataParallel:
                          donate_argnums=donate_argnums)
 
   def put_state(self, state):
-    """Places a host (or single-device) state where the step expects it."""
-    if self.mode == 'pmap':
-      return state
+    """Places a host (or single-device) state where the step expects it: replicated on
+    every device (pmap's in_axes=None and shard_map's P() both mean that), so the first
+    step neither reshards nor breaks buffer donation."""
     return jax.device_put(state, self.replicated)
 
   def put_batch(self, local_batch: np.ndarray):

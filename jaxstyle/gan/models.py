@@ -175,7 +175,7 @@ class DCGANGenerator(nn.Module):
   dcgan28: z -> 7x7x(2 ngf) -> 14x14x(ngf) -> 28x28xC. The projection of z is a
   dense layer (= a transposed conv on a 1x1 input), every upsampling a 4x4 stride-2
   transposed conv; BatchNorm + ReLU after every layer but the tanh output.
-  Init N(0, 0.02); BatchNorm scale N(1, 0.02).
+  Init N(0, 0.02); BatchNorm scale N(1, 0.02); no biases (as pytorch/examples).
   """
   resolution: int = 64
   channels: int = 3
@@ -196,7 +196,7 @@ class DCGANGenerator(nn.Module):
     for i, width in enumerate(widths[1:], start=1):
       h = layers.ConvTranspose4x4(width, use_bias=False, impl=self.conv_impl, name=f'up{i}')(h)
       h = nn.relu(bn(f'bn{i}')(h))
-    h = layers.ConvTranspose4x4(self.channels, use_bias=True, impl=self.conv_impl,
+    h = layers.ConvTranspose4x4(self.channels, use_bias=False, impl=self.conv_impl,
                                 name=f'up{len(widths)}')(h)
     return jnp.tanh(h)
 
@@ -206,7 +206,8 @@ class DCGANDiscriminator(nn.Module):
 
   4x4 stride-2 convs with LeakyReLU 0.2, BatchNorm on every layer but the input one
   (``norm='none'`` drops it, e.g. for WGAN-GP or spectral normalisation), and a final
-  conv over the whole remaining map (4x4, or 7x7 at 28 px) to one logit.
+  conv over the whole remaining map (4x4, or 7x7 at 28 px) to one logit. With
+  BatchNorm there are no biases (as pytorch/examples); without, every layer has one.
   """
   resolution: int = 64
   ndf: int = 64
@@ -221,7 +222,7 @@ class DCGANDiscriminator(nn.Module):
     widths = [m * self.ndf for m in reversed(_DCGAN_STAGES[self.resolution])]
     h = x
     for i, width in enumerate(widths):
-      conv = layers.Conv4x4Stride2(width, use_bias=(i == 0 or self.norm != 'batch'),
+      conv = layers.Conv4x4Stride2(width, use_bias=self.norm != 'batch',
                                    impl=self.conv_impl, name=f'down{i}')
       h = nn.SpectralNorm(conv, name=f'down{i}_sn')(h, update_stats=train) \
           if self.spectral_norm else conv(h)
@@ -231,7 +232,8 @@ class DCGANDiscriminator(nn.Module):
                          name=f'bn{i}')(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(h.shape[0], -1)
-    return _dense(1, _normal(0.02), self.spectral_norm, 'logit')(h, train)[:, 0]
+    return _dense(1, _normal(0.02), self.spectral_norm, 'logit',
+                  use_bias=self.norm != 'batch')(h, train)[:, 0]
 
 
 def _bn_scale_init(key, shape, dtype=jnp.float32):
