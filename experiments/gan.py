@@ -143,13 +143,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
             'fingerprint': fingerprint}
 
   def log(rows, now_step):
+    """One metrics.jsonl row per interval: the mean of each metric over its steps."""
     nonlocal last_log
     t, s0 = last_log
     rate = (now_step - s0) / max(time.time() - t, 1e-9)
     last_log = (time.time(), now_step)
-    if writer is not None:
-      for s, row in rows:
-        writer.write_scalars(s, row if s != now_step else {**row, 'steps_per_sec': rate})
+    if writer is not None and rows:
+      mean = {k: float(np.mean([r[k] for _, r in rows])) for k in rows[-1][1]}
+      writer.write_scalars(now_step, {**mean, 'steps_per_sec': rate})
     return rate
 
   bar = tqdm(total=num_steps, initial=start_step, disable=not (show_progress and is_main),

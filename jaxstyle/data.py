@@ -160,10 +160,7 @@ class TFDSSource:
     return len(self.source)
 
   def get(self, indices):
-    indices = [int(i) for i in np.asarray(indices)]
-    items = self.source.__getitems__(indices) if hasattr(self.source, '__getitems__') \
-        else [self.source[i] for i in indices]
-    return [np.asarray(item[self.image_key]) for item in items]
+    return [np.asarray(self.source[int(i)][self.image_key]) for i in np.asarray(indices)]
 
 
 # --------------------------------------------------------------------------- transforms

@@ -1,0 +1,259 @@
+"""GAN runs end to end: every config's smoke variant, resume, kills, bad input."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from experiments import gan
+from experiments.configs import (dcgan_celeba64, dcgan_cifar10, dcgan_mnist, goodfellow_mnist,
+                                 mixture_grid25, mixture_ring8)
+from jaxstyle import checkpoint, data
+from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
+from tests.test_gan_data import write_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def fake_mnist(tmp_path_factory):
+  """MNIST idx files in the real format with 240 random 'digits' and labels."""
+  d = tmp_path_factory.mktemp('mnist')
+  rng = np.random.default_rng(0)
+  write_idx(d / 't10k-images-idx3-ubyte.gz', rng.integers(0, 256, (240, 28, 28)))
+  write_idx(d / 't10k-labels-idx1-ubyte.gz', rng.integers(0, 10, (240,)))
+  return d
+
+
+def ring(**overrides):
+  c = mixture_ring8.get_config('smoke')
+  c.train.batch_size = 16
+  c.data.num_train = 1000
+  c.eval.num_samples = 200
+  for k, v in overrides.items():
+    node, key = k.rsplit('.', 1)
+    setattr(c[node] if '.' not in node else c[node.split('.')[0]][node.split('.')[1]], key, v)
+  return c
+
+
+def final_state(workdir):
+  mngr = ocp.CheckpointManager(Path(workdir).absolute() / 'checkpoints')
+  step = mngr.latest_step()
+  restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  mngr.close()
+  return step, restored.state
+
+
+def assert_same_state(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def rows(workdir):
+  return [json.loads(l) for l in (Path(workdir) / 'metrics.jsonl').read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------- smoke runs
+
+def test_ring_smoke_run_writes_the_run_directory(tmp_path):
+  info = gan.run(ring(), tmp_path, show_progress=False)
+  assert info['status'] == 'completed' and info['num_steps'] == 4
+  for name in ('config.json', 'run_info.json', 'metrics.jsonl', 'eval.json',
+               'samples/step_0000004.png'):
+    assert (tmp_path / name).exists(), name
+  assert list((tmp_path / 'tensorboard').glob('events.out.tfevents.*'))
+  assert [r['step'] for r in rows(tmp_path)] == [2, 4]
+  assert all('steps_per_sec' in r and 'd_loss' in r for r in rows(tmp_path))
+  run_info = json.loads((tmp_path / 'run_info.json').read_text())
+  assert run_info['seed'] == 0 and run_info['git']['commit'] and run_info['devices']
+  ev = json.loads((tmp_path / 'eval.json').read_text())
+  assert ev['num_samples'] == 200 and ev['num_modes'] == 8
+  assert final_state(tmp_path)[0] == 4
+
+
+def test_same_seed_same_numbers(tmp_path):
+  gan.run(ring(), tmp_path / 'a', show_progress=False)
+  gan.run(ring(), tmp_path / 'b', show_progress=False)
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs]  # noqa
+  assert strip(rows(tmp_path / 'a')) == strip(rows(tmp_path / 'b'))
+  assert_same_state(final_state(tmp_path / 'a')[1], final_state(tmp_path / 'b')[1])
+
+
+def test_grid_smoke_with_shard_map_and_wgan_gp(tmp_path):
+  c = mixture_grid25.get_config('smoke')
+  c.train.batch_size, c.data.num_train, c.eval.num_samples = 16, 1000, 100
+  c.parallel.mode, c.train.loss, c.train.gp_weight, c.train.d_steps = 'shard_map', 'wasserstein', 10.0, 2
+  c.model.spectral_norm = True
+  assert gan.run(c, tmp_path, show_progress=False)['status'] == 'completed'
+
+
+def test_goodfellow_smoke_with_parzen_and_classifier_evaluation(tmp_path, fake_mnist):
+  c = goodfellow_mnist.get_config('smoke')
+  c.data.path, c.data.split, c.data.subset = str(fake_mnist), 'test', '0:160'
+  c.train.batch_size = 16
+  c.eval.update(dict(num_samples=64, validation_subset='test:160:200', test_subset='test:200:240',
+                     classifier_subset='test:0:160'))
+  info = gan.run(c, tmp_path, show_progress=False)
+  ev = json.loads((tmp_path / 'eval.json').read_text())
+  assert ev['parzen']['num_samples'] == 64 and ev['parzen']['num_test'] == 40
+  assert np.isclose(np.logspace(-1, 0, 10), ev['parzen']['sigma']).any()
+  assert np.isfinite(ev['classifier']['frechet_distance'])
+  assert 'parzen_log_likelihood' in info['eval']
+
+
+def test_dcgan_mnist_smoke(tmp_path, fake_mnist):
+  c = dcgan_mnist.get_config('smoke')
+  c.data.path, c.data.split, c.data.subset = str(fake_mnist), 'test', '0:160'
+  c.train.batch_size, c.model.ngf, c.model.ndf, c.eval.kind = 16, 8, 8, 'none'
+  c.train.ema_decay = 0.99
+  assert gan.run(c, tmp_path, show_progress=False)['status'] == 'completed'
+  assert (tmp_path / 'samples' / 'step_0000004.png').exists()
+
+
+@pytest.mark.parametrize('config_module', [dcgan_cifar10, dcgan_celeba64],
+                         ids=['dcgan_cifar10', 'dcgan_celeba64'])
+def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module):
+  tfds = pytest.importorskip('tensorflow_datasets')
+  c = config_module.get_config('smoke')
+  c.train.batch_size, c.model.ngf, c.model.ndf, c.data.download = 8, 4, 4, True
+  with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
+    assert gan.run(c, tmp_path, show_progress=False)['status'] == 'completed'
+
+
+# --------------------------------------------------------------------------- resume
+
+def test_resume_after_n_steps_equals_an_uninterrupted_run(tmp_path):
+  c = ring(**{'train.num_steps': 6})
+  gan.run(c, tmp_path / 'straight', show_progress=False)
+  gan.run(ring(**{'train.num_steps': 3}), tmp_path / 'resumed', show_progress=False)
+  info = gan.run(c, tmp_path / 'resumed', show_progress=False)
+  assert info['resumed_from_step'] == 3
+  s1, a = final_state(tmp_path / 'straight')
+  s2, b = final_state(tmp_path / 'resumed')
+  assert s1 == s2 == 6
+  assert_same_state(a, b)
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs]  # noqa
+  assert strip(rows(tmp_path / 'straight'))[-1] == strip(rows(tmp_path / 'resumed'))[-1]
+
+
+KILLER = """
+import os, signal, sys
+from jaxstyle import checkpoint
+original = checkpoint.Checkpointer.save
+def save(self, step, state, meta, force=False):
+  original(self, step, state, meta, force)
+  if step == 4:  # the async write of step 4 has started: die now, mid-save
+    os.kill(os.getpid(), signal.SIGKILL)
+checkpoint.Checkpointer.save = save
+sys.argv = ['main'] + sys.argv[1:]
+from experiments import main
+from absl import app
+app.run(main.main)
+"""
+
+
+def test_a_run_killed_during_a_save_resumes_from_a_complete_checkpoint(tmp_path):
+  args = ['--config', str(ROOT / 'experiments/configs/mixture_ring8.py') + ':smoke',
+          '--config.train.batch_size=16', '--config.data.num_train=1000',
+          '--config.train.num_steps=6', '--config.eval.kind=none']
+  env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+  killed = subprocess.run([sys.executable, '-c', KILLER, *args, '--workdir', str(tmp_path / 'k')],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+  resumed = subprocess.run([sys.executable, '-m', 'experiments.main', *args,
+                            '--workdir', str(tmp_path / 'k')],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  info = json.loads((tmp_path / 'k' / 'run_info.json').read_text())
+  assert info['resumed_from_step'] in (2, 4)   # 4 only if its write had finished
+  straight = subprocess.run([sys.executable, '-m', 'experiments.main', *args,
+                             '--workdir', str(tmp_path / 's')],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert straight.returncode == 0, straight.stderr[-2000:]
+  assert_same_state(final_state(tmp_path / 'k')[1], final_state(tmp_path / 's')[1])
+
+
+# --------------------------------------------------------------------------- failures
+
+def test_non_finite_loss_names_the_step_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+  original = data.Loader.batch
+
+  def poisoned(self, step):
+    x = original(self, step)
+    return x * np.nan if step >= 2 else x   # steps are 0-based: step 3 is the first bad one
+
+  monkeypatch.setattr(data.Loader, 'batch', poisoned)
+  with pytest.raises(NonFiniteLossError, match=r'non-finite at step 3; training stopped, the '
+                                               r'last checkpoint \(step 2\)') as e:
+    gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)
+  assert e.value.step == 3
+  step, state = final_state(tmp_path)
+  assert step == 2
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state))
+  assert json.loads((tmp_path / 'run_info.json').read_text())['status'] == 'non_finite'
+
+
+def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+  original = ocp.CheckpointManager.save
+
+  def full_disk(self, step, *args, **kwargs):
+    if step == 4:
+      raise OSError(errno.ENOSPC, 'No space left on device')
+    return original(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', full_disk)
+  with pytest.raises(OutputError, match=r'checkpoint at step 4 .* the disk is full; the '
+                                        r'checkpoint at step 2 is intact'):
+    gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', original)
+  info = gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)
+  assert info['resumed_from_step'] == 2 and final_state(tmp_path)[0] == 6
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path):
+  gan.run(ring(), tmp_path, show_progress=False)
+  with pytest.raises(ConfigError, match=r'different model or config \(model.spectral_norm: '
+                                        r'checkpoint False != config True'):
+    gan.run(ring(**{'model.spectral_norm': True}), tmp_path, show_progress=False)
+  # Training longer is a resumable change, not a different config.
+  assert gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)['status'] == 'completed'
+
+
+def test_fingerprint_ignores_only_resumable_keys():
+  fp = checkpoint.fingerprint({'train': {'num_steps': 5, 'loss': 'hinge'}, 'log': {'every': 3},
+                               'data': {'path': '/x', 'name': 'ring8'}})
+  assert fp == {'train.loss': 'hinge', 'data.name': 'ring8'}
+
+
+def test_cli_prints_one_error_line_for_an_indivisible_batch(tmp_path):
+  out = subprocess.run([sys.executable, '-m', 'experiments.main', '--config',
+                        'experiments/configs/mixture_ring8.py:smoke', '--config.train.batch_size=12',
+                        '--workdir', str(tmp_path / 'w')],
+                       cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)},
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2
+  assert out.stderr.strip().splitlines()[-1] == (
+      'error: the global batch (12) must be a positive multiple of the device count (8); '
+      'set train.batch_size to a multiple of 8')
+  assert not (tmp_path / 'w').exists()
+
+
+def test_unknown_dataset_and_split_are_one_line_errors(tmp_path):
+  pytest.importorskip('tensorflow_datasets')
+  c = dcgan_cifar10.get_config('smoke')
+  c.data.name = 'cifar11'
+  with pytest.raises(ConfigError, match="unknown TFDS dataset 'cifar11'"):
+    gan.run(c, tmp_path / 'a', show_progress=False)
+  c = mixture_ring8.get_config('smoke')
+  c.data.name = 'ring9'
+  with pytest.raises(ConfigError, match="unknown mixture 'ring9'"):
+    gan.run(c, tmp_path / 'b', show_progress=False)
+  assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
