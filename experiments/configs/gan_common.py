@@ -22,7 +22,7 @@ def base() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict(dict(
       arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,
-      pack=1, sync_batchnorm=True, conv_impl='xla'))
+      pack=1, sync_batchnorm=True, conv_impl='auto'))
 
   c.train = ml_collections.ConfigDict(dict(
       num_steps=1000, batch_size=64, loss='non_saturating', gp_weight=0.0, d_steps=1,

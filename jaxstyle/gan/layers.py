@@ -6,9 +6,12 @@ checkpoints do not depend on the formulation:
   Conv4x4Stride2        y[o] = sum_k x[2o - 1 + k] K[k]            (PyTorch Conv2d(4, 2, 1))
   ConvTranspose4x4      y[2i - 1 + k] += x[i] K[k]                 (PyTorch ConvTranspose2d(4, 2, 1))
 
-``impl='xla'`` hands them to ``lax.conv_general_dilated``. ``impl='matmul'`` writes each
-as patch extraction (contiguous slices) plus one matrix product per output phase; its
-gradients are matrix products and pads. On XLA:CPU the weight gradient of a small
+``impl='xla'`` hands them to ``lax.conv_general_dilated``. ``impl='matmul'`` writes the
+strided conv as patch extraction (space-to-depth and contiguous slices) plus one matrix
+product, and the transposed conv as that operation's adjoint; every gradient is then a
+matrix product, a patch extraction or an overlap-add. ``impl='auto'`` (the default) takes
+the faster of the two on XLA:CPU for each layer: XLA's strided conv, the matmul form of
+the transposed conv (bench/bench_dcgan.py measures all three). On XLA:CPU the weight gradient of a small
 transposed convolution is far slower than the same arithmetic as a matmul (see
 bench/bench_dcgan.py), which is why the formulation is a choice.
 """
@@ -16,10 +19,11 @@ bench/bench_dcgan.py), which is why the formulation is a choice.
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 from jax import lax
 
-IMPLS = ('xla', 'matmul')
+IMPLS = ('auto', 'xla', 'matmul')
 _DN = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -29,10 +33,10 @@ def _check_impl(impl):
     raise ConfigError(f"model.conv_impl must be one of {IMPLS}, got {impl!r}")
 
 
-def conv4x4_stride2(x, kernel, impl: str = 'xla'):
+def conv4x4_stride2(x, kernel, impl: str = 'auto'):
   """Conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, H/2, W/2, Co); H, W even."""
   _check_impl(impl)
-  if impl == 'xla':
+  if impl in ('xla', 'auto'):
     return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DN)
   b, h, w, ci = x.shape
   ho, wo = h // 2, w // 2
@@ -46,37 +50,27 @@ def conv4x4_stride2(x, kernel, impl: str = 'xla'):
   return cols.reshape(b, ho, wo, 16 * ci) @ k.reshape(16 * ci, -1)
 
 
-# Transposed conv: output row 2m + phase receives input rows m + dy through tap k.
-_PHASE_TAPS = {0: ((-1, 3), (0, 1)), 1: ((0, 2), (1, 0))}
-
-
-def conv_transpose4x4(x, kernel, impl: str = 'xla'):
+def conv_transpose4x4(x, kernel, impl: str = 'auto'):
   """Transposed conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, 2H, 2W, Co)."""
   _check_impl(impl)
   if impl == 'xla':
     return lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), ((2, 2), (2, 2)),
                                     lhs_dilation=(2, 2), dimension_numbers=_DN)
-  b, h, w, ci = x.shape
-  co = kernel.shape[-1]
-  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  rows = []
-  for py in (0, 1):
-    cols = []
-    for px in (0, 1):
-      taps = [(dy, dx, ky, kx) for dy, ky in _PHASE_TAPS[py] for dx, kx in _PHASE_TAPS[px]]
-      patches = jnp.concatenate([xp[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-                                 for dy, dx, _, _ in taps], axis=3)
-      weights = jnp.concatenate([kernel[ky, kx] for _, _, ky, kx in taps], axis=0)
-      cols.append(patches.reshape(b * h * w, 4 * ci) @ weights)
-    rows.append(jnp.stack(cols, axis=1))               # (BHW, px, Co)
-  y = jnp.stack(rows, axis=1)                          # (BHW, py, px, Co)
-  return y.reshape(b, h, w, 2, 2, co).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, co)
+  # A transposed convolution is the adjoint of the strided convolution with in/out
+  # swapped: y = A^T x with A = conv4x4_stride2(., K^T). Its forward pass is then one
+  # matmul (B H W, Ci) x (Ci, 16 Co) plus an overlap-add, and its gradients are the
+  # patch extraction of the incoming gradient and two matmuls (the im2col/col2im
+  # formulation of Caffe's deconvolution).
+  b, h, w, _ = x.shape
+  kernel_t = jnp.swapaxes(kernel, 2, 3)
+  out = jax.ShapeDtypeStruct((b, 2 * h, 2 * w, kernel.shape[3]), x.dtype)
+  return jax.linear_transpose(lambda z: conv4x4_stride2(z, kernel_t, 'matmul'), out)(x)[0]
 
 
 class Conv4x4Stride2(nn.Module):
   features: int
   use_bias: bool = True
-  impl: str = 'xla'
+  impl: str = 'auto'
   kernel_init: object = nn.initializers.normal(0.02)
 
   @nn.compact
@@ -91,7 +85,7 @@ class Conv4x4Stride2(nn.Module):
 class ConvTranspose4x4(nn.Module):
   features: int
   use_bias: bool = True
-  impl: str = 'xla'
+  impl: str = 'auto'
   kernel_init: object = nn.initializers.normal(0.02)
 
   @nn.compact

@@ -181,7 +181,7 @@ class DCGANGenerator(nn.Module):
   channels: int = 3
   ngf: int = 64
   bn_axis: str | None = None
-  conv_impl: str = 'xla'
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, z, train: bool = True):
@@ -214,7 +214,7 @@ class DCGANDiscriminator(nn.Module):
   norm: str = 'batch'
   spectral_norm: bool = False
   bn_axis: str | None = None
-  conv_impl: str = 'xla'
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool = True, example_keys=None):
@@ -289,7 +289,7 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
     norm = c.get('d_norm', 'batch')
     if norm not in ('batch', 'none'):
       raise ConfigError(f"model.d_norm must be 'batch' or 'none', got {norm!r}")
-    impl = c.get('conv_impl', 'xla')
+    impl = c.get('conv_impl', 'auto')
     return GANModels(
         DCGANGenerator(resolution, ch, int(c.get('ngf', 64)), bn_axis, impl),
         DCGANDiscriminator(resolution, int(c.get('ndf', 64)), norm, sn, bn_axis, impl),
