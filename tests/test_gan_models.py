@@ -137,8 +137,9 @@ def test_matmul_and_xla_layers_have_equal_gradients():
   for fn in (layers.conv4x4_stride2, layers.conv_transpose4x4):
     grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k, impl))), (0, 1))(x, k)
              for impl in layers.IMPLS]
-    for a, b in zip(*grads):
-      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for other in grads[1:]:
+      for a, b in zip(grads[0], other):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed (optional cross-check)')
