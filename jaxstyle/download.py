@@ -22,14 +22,20 @@ CHUNK_BYTES = 1 << 20
 
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
-  """A file known by URL and checksum. ``checksum`` is 'md5:<hex>' or 'sha256:<hex>'."""
+  """A file known by URL and checksum: 'md5:<hex>', 'sha256:<hex>', or 'sha256-prefix:<hex>'
+  (only the leading digits are known, e.g. from a torch.hub file name)."""
   filename: str
   url: str
   checksum: str
 
   @property
   def algorithm(self) -> str:
-    return self.checksum.split(':', 1)[0]
+    return self.checksum.split(':', 1)[0].removesuffix('-prefix')
+
+  def matches(self, hexdigest: str) -> bool:
+    if self.checksum.split(':', 1)[0].endswith('-prefix'):
+      return hexdigest.startswith(self.digest)
+    return hexdigest == self.digest
 
   @property
   def digest(self) -> str:
@@ -53,7 +59,7 @@ def file_digest(path: Path | str, algorithm: str) -> str:
 
 
 def verify(path: Path | str, remote: RemoteFile) -> bool:
-  return file_digest(path, remote.algorithm) == remote.digest
+  return remote.matches(file_digest(path, remote.algorithm))
 
 
 def fetch(remote: RemoteFile, *, cache: Path | None = None, hint: str = '',
@@ -106,7 +112,7 @@ def fetch(remote: RemoteFile, *, cache: Path | None = None, hint: str = '',
     if total is not None and done != total:
       raise DownloadError(f'download of {remote.filename} was interrupted: got {done} '
                           f'of {total} bytes; nothing was cached, run again.{suffix}')
-    if h.hexdigest() != remote.digest:
+    if not remote.matches(h.hexdigest()):
       raise DownloadError(
           f'{remote.filename} from {remote.url} has {remote.algorithm} '
           f'{h.hexdigest()}, expected {remote.digest}; the file was discarded.{suffix}')

@@ -1,0 +1,264 @@
+"""Inception-v3 as the FID papers use it (the pytorch-fid port of TF's 2015-12-05 graph).
+
+The network is pytorch-fid's ``FIDInceptionV3``: torchvision's Inception-v3 with the
+blocks patched to match TensorFlow (average pools that ignore padding, a max pool in the
+last block), BatchNorm eps 1e-3, 2048-d features after global average pooling.
+Input: images in [0, 1], resized to 299x299 with ``resize`` ('bilinear', antialias off,
+which equals PyTorch's ``F.interpolate(bilinear, align_corners=False)`` used by
+pytorch-fid when upsampling), then scaled to [-1, 1].
+
+Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` read without torch
+(``jaxstyle.torch_pickle``), verified against the SHA-256 prefix in its name. Every FID
+written by this module records the weights, the resize mode and both sample counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxstyle import download, torch_pickle
+from jaxstyle.errors import ConfigError, WeightsError
+
+WEIGHTS = download.RemoteFile(
+    filename='pt_inception-2015-12-05-6726825d.pth',
+    url='https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
+        'pt_inception-2015-12-05-6726825d.pth',
+    # torch.hub names files <name>-<first 8 hex digits of their SHA-256>.
+    checksum='sha256-prefix:6726825d')
+OFFLINE_HINT = ('Download it on a machine with network (URL above) and pass '
+                '--config.eval.inception_weights=/path/to/pt_inception-2015-12-05-6726825d.pth')
+
+
+class BasicConv(nn.Module):
+  """Conv (no bias) + BatchNorm(eps 1e-3, inference statistics) + ReLU."""
+  features: int
+  kernel: tuple
+  stride: int = 1
+  padding: tuple = (0, 0)
+
+  @nn.compact
+  def __call__(self, x):
+    ph, pw = self.padding
+    x = nn.Conv(self.features, self.kernel, (self.stride, self.stride),
+                padding=((ph, ph), (pw, pw)), use_bias=False, name='conv')(x)
+    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
+    return nn.relu(x)
+
+
+def _avg_pool_exclude_pad(x):
+  """3x3 stride-1 average over the valid pixels only (count_include_pad=False)."""
+  pad = ((0, 0), (1, 1), (1, 1), (0, 0))
+  total = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
+  count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  return total / count
+
+
+def _max_pool(x, stride, pad=0):
+  return nn.max_pool(x, (3, 3), (stride, stride), padding=((pad, pad), (pad, pad)))
+
+
+class InceptionA(nn.Module):
+  pool_features: int
+
+  @nn.compact
+  def __call__(self, x):
+    b1 = BasicConv(64, (1, 1), name='branch1x1')(x)
+    b5 = BasicConv(48, (1, 1), name='branch5x5_1')(x)
+    b5 = BasicConv(64, (5, 5), padding=(2, 2), name='branch5x5_2')(b5)
+    b3 = BasicConv(64, (1, 1), name='branch3x3dbl_1')(x)
+    b3 = BasicConv(96, (3, 3), padding=(1, 1), name='branch3x3dbl_2')(b3)
+    b3 = BasicConv(96, (3, 3), padding=(1, 1), name='branch3x3dbl_3')(b3)
+    bp = BasicConv(self.pool_features, (1, 1), name='branch_pool')(_avg_pool_exclude_pad(x))
+    return jnp.concatenate([b1, b5, b3, bp], -1)
+
+
+class InceptionB(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    b3 = BasicConv(384, (3, 3), stride=2, name='branch3x3')(x)
+    bd = BasicConv(64, (1, 1), name='branch3x3dbl_1')(x)
+    bd = BasicConv(96, (3, 3), padding=(1, 1), name='branch3x3dbl_2')(bd)
+    bd = BasicConv(96, (3, 3), stride=2, name='branch3x3dbl_3')(bd)
+    return jnp.concatenate([b3, bd, _max_pool(x, 2)], -1)
+
+
+class InceptionC(nn.Module):
+  c7: int
+
+  @nn.compact
+  def __call__(self, x):
+    c7 = self.c7
+    b1 = BasicConv(192, (1, 1), name='branch1x1')(x)
+    b7 = BasicConv(c7, (1, 1), name='branch7x7_1')(x)
+    b7 = BasicConv(c7, (1, 7), padding=(0, 3), name='branch7x7_2')(b7)
+    b7 = BasicConv(192, (7, 1), padding=(3, 0), name='branch7x7_3')(b7)
+    bd = BasicConv(c7, (1, 1), name='branch7x7dbl_1')(x)
+    bd = BasicConv(c7, (7, 1), padding=(3, 0), name='branch7x7dbl_2')(bd)
+    bd = BasicConv(c7, (1, 7), padding=(0, 3), name='branch7x7dbl_3')(bd)
+    bd = BasicConv(c7, (7, 1), padding=(3, 0), name='branch7x7dbl_4')(bd)
+    bd = BasicConv(192, (1, 7), padding=(0, 3), name='branch7x7dbl_5')(bd)
+    bp = BasicConv(192, (1, 1), name='branch_pool')(_avg_pool_exclude_pad(x))
+    return jnp.concatenate([b1, b7, bd, bp], -1)
+
+
+class InceptionD(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    b3 = BasicConv(192, (1, 1), name='branch3x3_1')(x)
+    b3 = BasicConv(320, (3, 3), stride=2, name='branch3x3_2')(b3)
+    b7 = BasicConv(192, (1, 1), name='branch7x7x3_1')(x)
+    b7 = BasicConv(192, (1, 7), padding=(0, 3), name='branch7x7x3_2')(b7)
+    b7 = BasicConv(192, (7, 1), padding=(3, 0), name='branch7x7x3_3')(b7)
+    b7 = BasicConv(192, (3, 3), stride=2, name='branch7x7x3_4')(b7)
+    return jnp.concatenate([b3, b7, _max_pool(x, 2)], -1)
+
+
+class InceptionE(nn.Module):
+  pool: str  # 'avg' (Mixed_7b) or 'max' (Mixed_7c), as in the TF graph
+
+  @nn.compact
+  def __call__(self, x):
+    b1 = BasicConv(320, (1, 1), name='branch1x1')(x)
+    b3 = BasicConv(384, (1, 1), name='branch3x3_1')(x)
+    b3 = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name='branch3x3_2a')(b3),
+                          BasicConv(384, (3, 1), padding=(1, 0), name='branch3x3_2b')(b3)], -1)
+    bd = BasicConv(448, (1, 1), name='branch3x3dbl_1')(x)
+    bd = BasicConv(384, (3, 3), padding=(1, 1), name='branch3x3dbl_2')(bd)
+    bd = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name='branch3x3dbl_3a')(bd),
+                          BasicConv(384, (3, 1), padding=(1, 0), name='branch3x3dbl_3b')(bd)], -1)
+    pooled = _avg_pool_exclude_pad(x) if self.pool == 'avg' else _max_pool(x, 1, 1)
+    bp = BasicConv(192, (1, 1), name='branch_pool')(pooled)
+    return jnp.concatenate([b1, b3, bd, bp], -1)
+
+
+class InceptionV3(nn.Module):
+  """(B, H, W, 3) in [-1, 1] -> (B, 2048) pool3 features."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = BasicConv(32, (3, 3), stride=2, name='Conv2d_1a_3x3')(x)
+    x = BasicConv(32, (3, 3), name='Conv2d_2a_3x3')(x)
+    x = BasicConv(64, (3, 3), padding=(1, 1), name='Conv2d_2b_3x3')(x)
+    x = _max_pool(x, 2)
+    x = BasicConv(80, (1, 1), name='Conv2d_3b_1x1')(x)
+    x = BasicConv(192, (3, 3), name='Conv2d_4a_3x3')(x)
+    x = _max_pool(x, 2)
+    x = InceptionA(32, name='Mixed_5b')(x)
+    x = InceptionA(64, name='Mixed_5c')(x)
+    x = InceptionA(64, name='Mixed_5d')(x)
+    x = InceptionB(name='Mixed_6a')(x)
+    x = InceptionC(128, name='Mixed_6b')(x)
+    x = InceptionC(160, name='Mixed_6c')(x)
+    x = InceptionC(160, name='Mixed_6d')(x)
+    x = InceptionC(192, name='Mixed_6e')(x)
+    x = InceptionD(name='Mixed_7a')(x)
+    x = InceptionE('avg', name='Mixed_7b')(x)
+    x = InceptionE('max', name='Mixed_7c')(x)
+    return x.mean(axis=(1, 2))
+
+
+RESIZE_MODES = ('bilinear',)
+
+
+def preprocess(images01, size: int = 299, resize: str = 'bilinear'):
+  """[0, 1] images (B, H, W, 1 or 3) -> Inception input in [-1, 1]."""
+  if resize not in RESIZE_MODES:
+    raise ConfigError(f'eval.resize must be one of {RESIZE_MODES}, got {resize!r}')
+  x = jnp.asarray(images01, jnp.float32)
+  if x.shape[-1] == 1:  # grayscale datasets are tiled to RGB, as compare_gan does
+    x = jnp.repeat(x, 3, -1)
+  x = jax.image.resize(x, (x.shape[0], size, size, 3), 'bilinear', antialias=False)
+  return 2.0 * x - 1.0
+
+
+def variables_from_state_dict(sd: dict) -> dict:
+  """pytorch-fid state dict -> Flax variables ({'params', 'batch_stats'})."""
+  template = jax.eval_shape(lambda: InceptionV3().init(jax.random.key(0),
+                                                       jnp.zeros((1, 299, 299, 3))))
+  params, stats = {}, {}
+  flat = jax.tree_util.tree_flatten_with_path(template['params'])[0]
+  for path, leaf in flat:
+    names = [p.key for p in path]
+    prefix = '.'.join(names[:-2])  # e.g. Mixed_5b.branch1x1 ; names[-2] in conv/bn
+    module, param = names[-2], names[-1]
+    key = {('conv', 'kernel'): f'{prefix}.conv.weight', ('bn', 'scale'): f'{prefix}.bn.weight',
+           ('bn', 'bias'): f'{prefix}.bn.bias'}[(module, param)]
+    if key not in sd:
+      raise WeightsError(f'Inception weight file lacks {key}: not a pytorch-fid FID Inception')
+    value = np.asarray(sd[key], np.float32)
+    if param == 'kernel':
+      value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    if value.shape != leaf.shape:
+      raise WeightsError(f'Inception weight {key} has shape {value.shape}, expected {leaf.shape}')
+    _set(params, names, value)
+    if module == 'bn' and param == 'scale':
+      for src, dst in (('running_mean', 'mean'), ('running_var', 'var')):
+        _set(stats, names[:-1] + [dst], np.asarray(sd[f'{prefix}.bn.{src}'], np.float32))
+  return {'params': params, 'batch_stats': stats}
+
+
+def _set(tree, names, value):
+  for n in names[:-1]:
+    tree = tree.setdefault(n, {})
+  tree[names[-1]] = value
+
+
+def load_variables(path: str | Path | None = None) -> dict:
+  """Reads (and verifies) the pytorch-fid weights; downloads them when no path is given."""
+  if path:
+    path = Path(path)
+    if not path.exists():
+      raise WeightsError(f'Inception weights {path} do not exist. {OFFLINE_HINT}')
+    if not download.verify(path, WEIGHTS):
+      raise WeightsError(f'{path} is not {WEIGHTS.filename} (SHA-256 does not start with '
+                         f'{WEIGHTS.digest}); re-download it from {WEIGHTS.url}')
+  else:
+    path = download.fetch(WEIGHTS, hint=OFFLINE_HINT)
+  try:
+    sd = torch_pickle.load(path)
+  except Exception as e:  # noqa: BLE001 - any parse failure means a bad file
+    raise WeightsError(f'cannot read {path} as a PyTorch state dict ({e})') from None
+  return variables_from_state_dict(sd)
+
+
+_forward = jax.jit(lambda v, x: InceptionV3().apply(v, x))
+
+
+def features(variables, images01, batch: int = 50, size: int = 299,
+             resize: str = 'bilinear') -> np.ndarray:
+  """2048-d pool3 features of images in [0, 1]."""
+  out = []
+  for i in range(0, len(images01), batch):
+    out.append(np.asarray(_forward(variables, preprocess(images01[i:i + batch], size, resize))))
+  return np.concatenate(out)
+
+
+def evaluate_generator(config, trainer, state, source, transform, seed) -> dict:
+  """FID and KID of the generator against ``eval.num_real`` images of ``eval.test_subset``."""
+  from experiments.gan_eval import generate, to_unit
+  from jaxstyle import data
+  from jaxstyle.metrics import frechet
+  e = config.eval
+  variables = load_variables(e.inception_weights or None)
+  fake = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
+  c = config.data
+  real_source = data.TFDSSource(c.name, e.test_subset, c.get('tfds_data_dir') or None,
+                                download=bool(c.get('download', False))) \
+      if c.kind == 'tfds' else source
+  n_real = min(int(e.num_real), len(real_source))
+  real = (transform(real_source.get(np.arange(n_real))) - trainer.models.data_range[0]) / \
+      (trainer.models.data_range[1] - trainer.models.data_range[0])
+  f_fake = features(variables, fake, resize=e.resize)
+  f_real = features(variables, real, resize=e.resize)
+  kid_mean, kid_std = frechet.kid_from_features(f_fake, f_real)
+  return {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
+                  'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
+                  'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds' else source.name,
+                  'weights': WEIGHTS.filename, 'resize': f'{e.resize} to 299, antialias off',
+                  'checkpoint': 'final'}}
