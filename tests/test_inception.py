@@ -27,7 +27,7 @@ def random_state_dict(seed=0):
   sd = collections.OrderedDict()
   for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]:
     names = [p.key for p in path]
-    prefix, module, param = '.'.join(names[:-2]), names[-2], names[-1]
+    prefix, param = '.'.join(names[:-2]), names[-1]
     if param == 'kernel':
       h, w, i, o = leaf.shape
       sd[f'{prefix}.conv.weight'] = rng.normal(0, np.sqrt(2 / (h * w * i)), (o, i, h, w))
