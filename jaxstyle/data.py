@@ -261,7 +261,10 @@ def source_from_config(c):
   if kind == 'mnist_idx':
     return mnist_idx(c.path, c.split)
   if kind == 'folder':
-    return ImageFolder(c.path, channels=int(c.channels))
+    folder = ImageFolder(c.path, channels=int(c.channels))
+    if c.get('verify_images', True):
+      folder.check_all()  # a corrupt file stops the run before it starts, not at step 10k
+    return folder
   if kind == 'tfds':
     return TFDSSource(c.name, c.split, c.get('tfds_data_dir') or None,
                       download=bool(c.get('download', False)))

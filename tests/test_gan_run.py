@@ -257,3 +257,19 @@ def test_unknown_dataset_and_split_are_one_line_errors(tmp_path):
   with pytest.raises(ConfigError, match="unknown mixture 'ring9'"):
     gan.run(c, tmp_path / 'b', show_progress=False)
   assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()
+
+
+def test_corrupt_image_folder_stops_before_anything_is_written(tmp_path):
+  from PIL import Image
+  folder = tmp_path / 'images'
+  folder.mkdir()
+  for i in range(3):
+    Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(folder / f'{i}.png')
+  (folder / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
+  c = dcgan_mnist.get_config('smoke')
+  c.data.update(dict(kind='folder', path=str(folder), subset='', channels=1))
+  c.eval.kind = 'none'
+  from jaxstyle.errors import ImageError
+  with pytest.raises(ImageError, match=r'broken\.jpg: cannot decode image'):
+    gan.run(c, tmp_path / 'run', show_progress=False)
+  assert not (tmp_path / 'run').exists()

@@ -18,7 +18,8 @@ def base() -> ml_collections.ConfigDict:
       num_train=100_000,      # mixtures: size of the fixed training set (PacGAN: 100k)
       seed=0,                 # mixtures: seed of the training set
       order_seed=0,           # example order (a function of this seed and the epoch)
-      tfds_data_dir='', download=False))
+      tfds_data_dir='', download=False,
+      verify_images=True))    # folder: decode every image once before training
 
   c.model = ml_collections.ConfigDict(dict(
       arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,
