@@ -285,3 +285,19 @@ def test_corrupt_image_folder_stops_before_anything_is_written(tmp_path):
   with pytest.raises(ImageError, match=r'broken\.jpg: cannot decode image'):
     gan.run(c, tmp_path / 'run', show_progress=False)
   assert not (tmp_path / 'run').exists()
+
+
+def test_evaluate_any_saved_step_again(tmp_path):
+  from experiments import evaluate
+  gan.run(ring(**{'train.num_steps': 4}), tmp_path, show_progress=False)
+  result = evaluate.evaluate(tmp_path, step=2, overrides=['eval.num_samples=300'])
+  assert result['step'] == 2 and result['num_samples'] == 300
+  assert (tmp_path / 'eval_step_2.json').exists()
+  final = evaluate.evaluate(tmp_path)
+  assert final['step'] == 4
+  assert final == {**json.loads((tmp_path / 'eval.json').read_text()), 'step': 4,
+                   'eval_seconds': final['eval_seconds'], 'num_samples': 200}
+  with pytest.raises(ConfigError, match='no checkpoint at step 3'):
+    evaluate.evaluate(tmp_path, step=3)
+  with pytest.raises(ConfigError, match='only existing eval'):
+    evaluate.evaluate(tmp_path, overrides=['train.loss=hinge'])
