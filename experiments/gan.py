@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxstyle import checkpoint, data, images, parallel, run_info, samples
+from jaxstyle import checkpoint, data, fileio, images, parallel, run_info, samples
 from jaxstyle.errors import ConfigError, NonFiniteLossError
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
@@ -85,7 +85,6 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     return
   keep = [line for line in path.read_text().splitlines()
           if line.strip() and json.loads(line)['step'] <= last_step]
-  from jaxstyle import fileio
   fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
 
 

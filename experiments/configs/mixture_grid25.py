@@ -1,27 +1,11 @@
 """PacGAN's 2D grid: 25 Gaussians of std 0.05 at {-4,-2,0,2,4}^2 (Lin et al. 2018).
 
-Nets and optimiser as PacGAN ran them: G 4 x [400, BN, ReLU], D 3 maxout 200 x 5,
-N(0, 0.02) init, Adam 1e-4 with b1 0.8, batch 100, 100k training points. PacGAN trains
-400 epochs (400k steps); the default here is 20k steps (``paper`` restores 400 epochs).
-Variants (comma-separated): smoke, paper, pack2, pack4.
+The same networks, optimiser and variants as mixture_ring8 (see there): smoke, paper,
+pack2, pack4.
 """
 
-from experiments.configs import gan_common
+from experiments.configs.mixture_ring8 import mixture_config
 
 
 def get_config(arg=None):
-  c = gan_common.base()
-  c.data.kind, c.data.name = 'mixture', 'grid25'
-  c.model.arch, c.model.noise_dim = 'pacgan_mlp', 2
-  c.train.batch_size, c.train.num_steps = 100, 20_000
-  for opt in (c.g_optimizer, c.d_optimizer):
-    opt.lr, opt.b1 = 1e-4, 0.8
-  c.checkpoint.every = 5000
-  c.log.every, c.log.sample_every, c.log.num_samples = 500, 5000, 2500
-  c.eval.kind, c.eval.num_samples = 'modes', 2500
-  return gan_common.apply_variants(c, arg, {
-      'smoke': gan_common.smoke,
-      'paper': lambda c: setattr(c.train, 'num_steps', 400_000),
-      'pack2': lambda c: setattr(c.model, 'pack', 2),
-      'pack4': lambda c: setattr(c.model, 'pack', 4),
-  })
+  return mixture_config('grid25', arg)

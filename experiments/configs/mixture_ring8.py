@@ -10,8 +10,13 @@ from experiments.configs import gan_common
 
 
 def get_config(arg=None):
+  return mixture_config('ring8', arg)
+
+
+def mixture_config(mixture: str, arg=None):
+  """The PacGAN setting for either mixture (mixture_grid25.py uses it too)."""
   c = gan_common.base()
-  c.data.kind, c.data.name = 'mixture', 'ring8'
+  c.data.kind, c.data.name = 'mixture', mixture
   c.model.arch, c.model.noise_dim = 'pacgan_mlp', 2
   c.train.batch_size, c.train.num_steps = 100, 20_000
   for opt in (c.g_optimizer, c.d_optimizer):

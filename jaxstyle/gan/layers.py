@@ -67,31 +67,26 @@ def conv_transpose4x4(x, kernel, impl: str = 'auto'):
   return jax.linear_transpose(lambda z: conv4x4_stride2(z, kernel_t, 'matmul'), out)(x)[0]
 
 
-class Conv4x4Stride2(nn.Module):
+class _Conv4x4(nn.Module):
+  """Kernel (4, 4, in, features) [+ bias] applied by ``_op``."""
   features: int
   use_bias: bool = True
   impl: str = 'auto'
   kernel_init: object = nn.initializers.normal(0.02)
+  _op = None
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
-    y = conv4x4_stride2(x, kernel, self.impl)
+    y = type(self)._op(x, kernel, self.impl)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
 
 
-class ConvTranspose4x4(nn.Module):
-  features: int
-  use_bias: bool = True
-  impl: str = 'auto'
-  kernel_init: object = nn.initializers.normal(0.02)
+class Conv4x4Stride2(_Conv4x4):
+  _op = staticmethod(conv4x4_stride2)
 
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
-    y = conv_transpose4x4(x, kernel, self.impl)
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
-    return y
+
+class ConvTranspose4x4(_Conv4x4):
+  _op = staticmethod(conv_transpose4x4)
