@@ -23,7 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
 PUBLISHED = 'Goodfellow et al. 2014 Table 1, adversarial nets on MNIST: 225 ± 2 nats (10k test images)'
 
