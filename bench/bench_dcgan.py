@@ -1,6 +1,6 @@
 """DCGAN-28 training step: jaxstyle (each conv formulation) vs the same step in PyTorch.
 
-    python bench/bench_dcgan.py [--batch 64] [--steps 20] [--out bench/results/dcgan.json]
+    python bench/bench_dcgan.py [--batch 64] [--steps 20] [--parts] [--out bench/results/dcgan.json]
 
 Both sides run the same networks (dcgan28: z 100 -> 7x7x128 -> 14x14x64 -> 28x28x1 with
 BatchNorm; D 28 -> 14x14x64 -> 7x7x128 (BN) -> logit), the non-saturating loss, Adam(2e-4,
@@ -42,6 +42,33 @@ def jax_step_time(impl: str, batch: int, steps: int) -> float:
     state, metrics = dp(state, x)
   jax.block_until_ready(state)
   return (time.perf_counter() - t) / steps
+
+
+def jax_part_times(impl: str, batch: int, steps: int) -> dict:
+  """Milliseconds for G and D forward + backward (BatchNorm in training mode)."""
+  import jax.numpy as jnp
+  m = models.build(ml_collections.ConfigDict({'arch': 'dcgan28', 'conv_impl': impl}), (28, 28, 1),
+                   bn_axis=None)
+  z, x = jnp.ones((batch, 100)), jnp.ones((batch, 28, 28, 1))
+  gv = m.generator.init(jax.random.key(0), z, train=False)
+  dv = m.discriminator.init(jax.random.key(0), x, train=False)
+  g = lambda p, z: m.generator.apply({**gv, 'params': p}, z, train=True,  # noqa: E731
+                                     mutable=['batch_stats'])[0]
+  d = lambda p, x: m.discriminator.apply({**dv, 'params': p}, x, train=True,  # noqa: E731
+                                         mutable=['batch_stats'])[0]
+  parts = {'g_fwd_bwd': (jax.grad(lambda p, z: jnp.sum(g(p, z) ** 2)), gv['params'], z),
+           'd_fwd_bwd_params': (jax.grad(lambda p, x: jnp.sum(d(p, x) ** 2)), dv['params'], x),
+           'd_fwd_bwd_input': (jax.grad(lambda x, p: jnp.sum(d(p, x) ** 2)), x, dv['params'])}
+  out = {}
+  for name, (fn, a, b) in parts.items():
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(a, b))
+    t = time.perf_counter()
+    for _ in range(steps):
+      r = fn(a, b)
+    jax.block_until_ready(r)
+    out[name] = 1e3 * (time.perf_counter() - t) / steps
+  return out
 
 
 def torch_step_time(batch: int, steps: int, threads: int) -> float:
@@ -87,6 +114,7 @@ def main():
   p.add_argument('--batch', type=int, default=64)
   p.add_argument('--steps', type=int, default=20)
   p.add_argument('--out', default='')
+  p.add_argument('--parts', action='store_true', help='also time G and D forward+backward')
   args = p.parse_args()
   threads = os.cpu_count()
   result = {'batch': args.batch, 'steps': args.steps, 'machine': platform.machine(),
@@ -102,6 +130,8 @@ def main():
     result[f'jax_{impl}_s_per_step'] = t
     if result['torch_s_per_step']:
       result[f'speed_vs_torch_{impl}'] = result['torch_s_per_step'] / t
+    if args.parts:
+      result[f'jax_{impl}_parts_ms'] = jax_part_times(impl, args.batch, args.steps)
   print(json.dumps(result, indent=2))
   if args.out:
     with open(args.out, 'w') as f:
