@@ -181,8 +181,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     try:
       rows = _check_finite(pending)
       log(rows, step)
-      done = int(parallel.host_local(state.step))
-      if ckpt.latest_step() != done:
+      try:
+        done = int(parallel.host_local(state.step))
+      except RuntimeError:  # interrupted inside a step: its input buffers were donated
+        done = None
+      if done is not None and ckpt.latest_step() != done:
         ckpt.save(done, state, meta_for(done), force=True)
       ckpt.wait(done)
     finally:

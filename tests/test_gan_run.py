@@ -301,3 +301,25 @@ def test_evaluate_any_saved_step_again(tmp_path):
     evaluate.evaluate(tmp_path, step=3)
   with pytest.raises(ConfigError, match='only existing eval'):
     evaluate.evaluate(tmp_path, overrides=['train.loss=hinge'])
+
+
+def test_interrupt_checkpoints_the_last_completed_step(tmp_path, monkeypatch):
+  original = data.Loader.batch
+
+  def interrupted(self, step):
+    if step == 3:
+      raise KeyboardInterrupt
+    return original(self, step)
+
+  monkeypatch.setattr(data.Loader, 'batch', interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    gan.run(ring(**{'train.num_steps': 6, 'checkpoint.every': 4}), tmp_path, show_progress=False)
+  assert final_state(tmp_path)[0] == 3   # no periodic checkpoint before step 4
+  assert json.loads((tmp_path / 'run_info.json').read_text())['status'] == 'interrupted'
+  monkeypatch.setattr(data.Loader, 'batch', original)
+  info = gan.run(ring(**{'train.num_steps': 6, 'checkpoint.every': 4}), tmp_path,
+                 show_progress=False)
+  assert info['resumed_from_step'] == 3
+  gan.run(ring(**{'train.num_steps': 6, 'checkpoint.every': 4}), tmp_path / 'straight',
+          show_progress=False)
+  assert_same_state(final_state(tmp_path)[1], final_state(tmp_path / 'straight')[1])
