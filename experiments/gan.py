@@ -73,7 +73,7 @@ def _check_finite(pending: list) -> list:
 
 
 def _sample_figure(trainer, state, z, config, centers=None):
-  x = np.asarray(jax.jit(trainer.sample)(parallel.host_local(state), z))
+  x = np.asarray(trainer.sample_jit(parallel.host_local(state), z))
   if config.data.kind == 'mixture':
     return samples.scatter(x, centers)
   return samples.image_grid(x, trainer.models.data_range)

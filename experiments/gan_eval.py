@@ -21,7 +21,7 @@ from jaxstyle.metrics import frechet, modes, parzen
 
 def generate(trainer, state, n: int, seed: int, batch: int = 1000) -> np.ndarray:
   """n samples from the generator (EMA weights when the run keeps them)."""
-  sample = jax.jit(trainer.sample)
+  sample = trainer.sample_jit
   key = jax.random.key(seed)
   out = []
   for i in range(0, n, batch):

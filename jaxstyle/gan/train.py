@@ -135,6 +135,8 @@ class GANTrainer:
   def __init__(self, models: GANModels, step_config: StepConfig,
                g_tx: optax.GradientTransformation, d_tx: optax.GradientTransformation):
     self.models, self.cfg, self.g_tx, self.d_tx = models, step_config, g_tx, d_tx
+    # Compiled once per trainer (sample grids during training, evaluation after it).
+    self.sample_jit = jax.jit(self.sample, static_argnames='use_ema')
 
   # ----------------------------------------------------------------- init
 
