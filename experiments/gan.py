@@ -155,8 +155,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   bar = tqdm(total=num_steps, initial=start_step, disable=not (show_progress and is_main),
              unit='step', dynamic_ncols=True)
   # SIGTERM (preemption, scheduler) is handled like Ctrl-C: checkpoint, then stop.
-  previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler) \
-      if is_main and hasattr(signal, 'SIGTERM') else None
+  handle_term = is_main and hasattr(signal, 'SIGTERM')
+  previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if handle_term else None
   last_rows = []
   try:
     for step in range(start_step, num_steps):
@@ -204,8 +204,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   finally:
     bar.close()
     loader.close()
-    if previous_term is not None:
-      signal.signal(signal.SIGTERM, previous_term)
+    if handle_term:  # None: the previous handler was not set from Python
+      signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
 
   if last_rows:
     info['final_metrics'] = last_rows[-1][1]
