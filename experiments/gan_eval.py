@@ -73,7 +73,7 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
   path = config.data.path
   samples = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
   valid, _ = mnist_arrays(path, e.validation_subset)
-  test, _ = mnist_arrays(path, e.test_subset)
+  test, test_labels = mnist_arrays(path, e.test_subset)
   result = {'parzen': parzen.evaluate(samples.reshape(len(samples), -1),
                                       valid[:1000].reshape(-1, 784), test.reshape(-1, 784))}
   train_x, train_y = mnist_arrays(path, e.classifier_subset)
@@ -83,7 +83,7 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
   counts = np.bincount(classifier.predict(params, samples).argmax(1), minlength=10)
   result['classifier'] = {
       'frechet_distance': frechet.fid_from_features(feats_gen, feats_test),
-      'test_accuracy': classifier.accuracy(params, test, mnist_arrays(path, e.test_subset)[1]),
+      'test_accuracy': classifier.accuracy(params, test, test_labels),
       'train_subset': e.classifier_subset, 'num_generated': len(samples),
       'num_real': len(test), 'digit_histogram': counts.tolist()}
   result['parzen_protocol'] = (f'sigma from logspace(-1,0,10) on the first 1000 images of '

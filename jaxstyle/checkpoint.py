@@ -54,9 +54,6 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
-  def should_save(self, step: int) -> bool:
-    return self.manager.should_save(step)
-
   def save(self, step: int, state, meta: dict, force: bool = False) -> None:
     """Starts an (async) save; an earlier save's failure surfaces here as OutputError."""
     try:
