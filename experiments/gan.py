@@ -1,34 +1,26 @@
 """Trains a GAN into a run directory, resuming from its checkpoints if it has any.
 
-Run directory:
-  config.json      the full config          run_info.json  seed, commit, devices, status
-  metrics.jsonl    {"step", d_loss, g_loss, ..., steps_per_sec} every log.every steps
-  tensorboard/     the same scalars as TensorBoard events (tensorboardX, no TensorFlow)
-  samples/step_NNNNNNN.png   a fixed-noise sample grid (or 2D scatter) every log.sample_every
-  checkpoints/     Orbax checkpoints of the full state (async, the latest checkpoint.keep)
-  eval.json        the config's evaluation of the final generator
-
-Only process 0 writes files other than checkpoints.
+The run directory is ``experiments.trainloop``'s (config.json, run_info.json,
+metrics.jsonl with d_loss, g_loss, ..., tensorboard/, checkpoints/) with
+samples/step_NNNNNNN.png a fixed-noise sample grid (or 2D scatter) and eval.json, the
+config's evaluation of the final generator.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import signal
 import time
 from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
-from tqdm import tqdm
 
-from jaxstyle import checkpoint, data, fileio, images, parallel, run_info, samples
-from jaxstyle.errors import ConfigError, NonFiniteLossError
+from experiments import trainloop
+from jaxstyle import data, parallel, run_info, samples
+from jaxstyle.errors import ConfigError
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
-from jaxstyle.logging import MetricWriter, check_writable, write_json
+from jaxstyle.logging import check_writable, write_json
 
 
 def build(config: ml_collections.ConfigDict):
@@ -60,32 +52,11 @@ def build(config: ml_collections.ConfigDict):
   return source, shape, transform, trainer
 
 
-def _check_finite(pending: list) -> list:
-  """Fetches queued metrics; raises NonFiniteLossError at the first bad step."""
-  rows = []
-  for step, metrics in jax.device_get(pending):
-    row = {k: float(v) for k, v in metrics.items()}
-    bad = [k for k, v in row.items() if not math.isfinite(v)]
-    if bad:
-      raise NonFiniteLossError(f'{", ".join(bad)} became non-finite at step {step}', step)
-    rows.append((step, row))
-  return rows
-
-
 def _sample_figure(trainer, state, z, config, centers=None):
   x = np.asarray(trainer.sample_jit(parallel.host_local(state), z))
   if config.data.kind == 'mixture':
     return samples.scatter(x, centers)
   return samples.image_grid(x, trainer.models.data_range)
-
-
-def _truncate_metrics(path: Path, last_step: int) -> None:
-  """Drops metric rows written after the checkpoint a run resumes from."""
-  if not path.exists():
-    return
-  keep = [line for line in path.read_text().splitlines()
-          if line.strip() and json.loads(line)['step'] <= last_step]
-  fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | Path,
@@ -104,114 +75,26 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   step_fn = parallel.DataParallel(trainer.step, config.parallel.mode)
   loader = data.Loader(source, global_batch, trainer.cfg.d_steps, int(config.data.order_seed),
                        transform, jax.process_index(), jax.process_count())
-  config_dict = json.loads(config.to_json_best_effort())
-  fingerprint = checkpoint.fingerprint(config_dict)
-  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', int(config.checkpoint.every),
-                                 int(config.checkpoint.keep))
-
   state = trainer.init(int(config.seed), shape)
-  start_step = 0
-  if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(state, fingerprint)
-    start_step = int(meta['step'])
-    info['resumed_from_step'] = start_step
-  num_steps = int(config.train.num_steps)
-
-  workdir.mkdir(parents=True, exist_ok=True)
-  writer = None
-  if is_main:
-    write_json(workdir / 'config.json', config_dict)
-    info.update(status='running', start_step=start_step, num_steps=num_steps,
-                data=source.name, params_g=gan_train.count_params(state.g_params),
-                params_d=gan_train.count_params(state.d_params))
-    write_json(workdir / 'run_info.json', info)
-    _truncate_metrics(workdir / 'metrics.jsonl', start_step)
-    writer = MetricWriter(workdir, tensorboard=bool(config.log.tensorboard))
 
   centers = data.mixture_centers(config.data.name)[0] if config.data.kind == 'mixture' else None
   z_fixed = trainer.models.sample_noise(jax.random.key(int(config.seed) + 1),
                                         (int(config.log.num_samples),))
-  state = step_fn.put_state(state)
-  pending, last_log = [], (time.time(), start_step)
-  ckpt_every = int(config.checkpoint.every)
-  step = start_step
-
-  def meta_for(s):
-    return {'step': s, 'examples_seen': s * global_batch * trainer.cfg.d_steps,
-            'data_order_seed': int(config.data.order_seed), 'seed': int(config.seed),
-            'fingerprint': fingerprint}
-
-  def log(rows, now_step):
-    """One metrics.jsonl row per interval: the mean of each metric over its steps."""
-    nonlocal last_log
-    t, s0 = last_log
-    rate = (now_step - s0) / max(time.time() - t, 1e-9)
-    last_log = (time.time(), now_step)
-    if writer is not None and rows:
-      mean = {k: float(np.mean([r[k] for _, r in rows])) for k in rows[-1][1]}
-      writer.write_scalars(now_step, {**mean, 'steps_per_sec': rate})
-    return rate
-
-  bar = tqdm(total=num_steps, initial=start_step, disable=not (show_progress and is_main),
-             unit='step', dynamic_ncols=True)
-  # SIGTERM (preemption, scheduler) is handled like Ctrl-C: checkpoint, then stop.
-  handle_term = is_main and hasattr(signal, 'SIGTERM')
-  previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if handle_term else None
-  last_rows = []
+  job = trainloop.Job(
+      state=state, step_fn=step_fn, batch=loader.batch,
+      examples_per_step=global_batch * trainer.cfg.d_steps,
+      preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers),
+      bar_keys=('d_loss', 'g_loss'),
+      info=dict(data=source.name, params_g=gan_train.count_params(state.g_params),
+                params_d=gan_train.count_params(state.d_params)))
   try:
-    for step in range(start_step, num_steps):
-      state, metrics = step_fn(state, loader.batch(step))
-      pending.append((step + 1, metrics))
-      done = step + 1
-      if done % int(config.log.every) == 0 or done == num_steps or done % ckpt_every == 0:
-        rows, pending = _check_finite(pending), []
-        rate = log(rows, done)
-        last_rows = rows
-        bar.set_postfix(d=f'{rows[-1][1]["d_loss"]:.3f}', g=f'{rows[-1][1]["g_loss"]:.3f}',
-                        sps=f'{rate:.1f}', refresh=False)
-      if done % ckpt_every == 0 or done == num_steps:
-        ckpt.save(done, state, meta_for(done), force=True)
-      if is_main and (done % int(config.log.sample_every) == 0 or done == num_steps):
-        images.save(workdir / 'samples' / f'step_{done:07d}.png',
-                    _sample_figure(trainer, state, z_fixed, config, centers))
-      bar.update(1)
-    ckpt.wait(num_steps)
-  except KeyboardInterrupt:
-    # Keep the work done: the state after the last completed step becomes a checkpoint.
-    try:
-      rows = _check_finite(pending)
-      log(rows, step)
-      try:
-        done = int(parallel.host_local(state.step))
-      except RuntimeError:  # interrupted inside a step: its input buffers were donated
-        done = None
-      if done is not None and ckpt.latest_step() != done:
-        ckpt.save(done, state, meta_for(done), force=True)
-      ckpt.wait(done)
-    finally:
-      _finish(workdir, info, 'interrupted', start_time, writer, is_main)
-    raise
-  except NonFiniteLossError as e:
-    ckpt.wait()
-    kept = ckpt.latest_step()
-    _finish(workdir, info, 'non_finite', start_time, writer, is_main)
-    raise NonFiniteLossError(f'{e}; training stopped, the last checkpoint (step {kept}) in '
-                             f'{workdir}/checkpoints is kept: lower the learning rates or '
-                             f'change the loss, and resume or restart', e.step) from None
-  except BaseException:
-    _finish(workdir, info, 'failed', start_time, writer, is_main)
-    raise
+    state, info, writer, ckpt = trainloop.train(config, workdir, job, info, start_time,
+                                                show_progress)
   finally:
-    bar.close()
     loader.close()
-    if handle_term:  # None: the previous handler was not set from Python
-      signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
-
-  if last_rows:
-    info['final_metrics'] = last_rows[-1][1]
   if is_main and config.eval.kind != 'none':
     from experiments import gan_eval
-    result = gan_eval.evaluate(config, trainer, parallel.host_local(state), source, transform)
+    result = gan_eval.evaluate(config, trainer, state, source, transform)
     write_json(workdir / 'eval.json', result)
     info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
     for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
@@ -220,16 +103,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
                                                  'fid', 'kid'):
           info['eval'][f'{name}_{k}'] = v
   ckpt.close()
-  return _finish(workdir, info, 'completed', start_time, writer, is_main)
-
-
-def _finish(workdir, info, status, start_time, writer, is_main):
-  info.update(status=status, wall_time_s=round(time.time() - start_time, 2))
-  if is_main:
-    if writer is not None:
-      writer.close()
-    write_json(workdir / 'run_info.json', info)
-  return info
+  return trainloop.finish(workdir, info, 'completed', start_time, writer)
 
 
 INTERRUPTED = 'a checkpoint of the last completed step (rerun the same command to resume) is'

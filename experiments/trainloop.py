@@ -1,0 +1,200 @@
+"""The training loop shared by every trained model (GANs, feed-forward style networks).
+
+A task builds its state, its data-parallel step and its batches; ``train`` runs the
+steps and owns the run directory's common parts:
+
+  config.json      the full config          run_info.json  seed, commit, devices, status
+  metrics.jsonl    {"step", <metrics>..., steps_per_sec}: interval means every log.every
+  tensorboard/     the same scalars as TensorBoard events (tensorboardX, no TensorFlow)
+  samples/step_NNNNNNN.png   the task's preview figure every log.sample_every steps
+  checkpoints/     Orbax checkpoints of the full state (async, the latest checkpoint.keep)
+
+Resumption: a workdir with checkpoints resumes from the latest one (after checking the
+config fingerprint); metric rows written after it are dropped. Ctrl-C and SIGTERM
+checkpoint the last completed step; a non-finite metric stops the run naming the step,
+and the checkpoints never hold it. Only process 0 writes files other than checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from jaxstyle import checkpoint, fileio, images, parallel
+from jaxstyle.errors import NonFiniteLossError
+from jaxstyle.logging import MetricWriter, write_json
+
+
+@dataclasses.dataclass
+class Job:
+  """What a task hands to ``train``.
+
+  Attributes:
+    state: the initial host state (a pytree of arrays).
+    step_fn: ``step_fn(state, batch) -> (state, metrics)`` (a ``parallel.DataParallel``).
+    batch: ``batch(step)`` -> this process's input of global step ``step``.
+    examples_per_step: global examples consumed per step (recorded in checkpoints).
+    preview: ``preview(host_state) -> RGB image`` saved under samples/ (or None).
+    bar_keys: metrics shown on the progress bar.
+    info: task-specific entries for run_info.json (data name, parameter counts, ...).
+  """
+  state: Any
+  step_fn: Callable
+  batch: Callable[[int], Any]
+  examples_per_step: int
+  preview: Callable[[Any], np.ndarray] | None = None
+  bar_keys: tuple[str, ...] = ()
+  info: dict = dataclasses.field(default_factory=dict)
+
+
+def check_finite(pending: list) -> list:
+  """Fetches queued metrics; raises NonFiniteLossError at the first bad step."""
+  rows = []
+  for step, metrics in jax.device_get(pending):
+    row = {k: float(v) for k, v in metrics.items()}
+    bad = [k for k, v in row.items() if not math.isfinite(v)]
+    if bad:
+      raise NonFiniteLossError(f'{", ".join(bad)} became non-finite at step {step}', step)
+    rows.append((step, row))
+  return rows
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+  """Drops metric rows written after the checkpoint a run resumes from."""
+  if not path.exists():
+    return
+  keep = [line for line in path.read_text().splitlines()
+          if line.strip() and json.loads(line)['step'] <= last_step]
+  fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
+
+
+def finish(workdir: Path, info: dict, status: str, start_time: float, writer=None) -> dict:
+  info.update(status=status, wall_time_s=round(time.time() - start_time, 2))
+  if jax.process_index() == 0:
+    if writer is not None:
+      writer.close()
+    write_json(Path(workdir) / 'run_info.json', info)
+  return info
+
+
+def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
+          show_progress: bool = True):
+  """Runs (or resumes) ``job`` to ``config.train.num_steps``.
+
+  ``info`` is the run_info dict being built (``run_info.collect``); it is updated and
+  written. Returns ``(host_state, info, writer, checkpointer)``; the caller evaluates
+  or exports, then calls ``finish(workdir, info, 'completed', start_time, writer)`` and
+  ``checkpointer.close()``. On failure run_info.json records the status and the
+  exception propagates.
+  """
+  workdir = Path(workdir)
+  is_main = jax.process_index() == 0
+  config_dict = json.loads(config.to_json_best_effort())
+  fingerprint = checkpoint.fingerprint(config_dict)
+  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', int(config.checkpoint.every),
+                                 int(config.checkpoint.keep))
+  state = job.state
+  start_step = 0
+  if ckpt.latest_step() is not None:
+    state, meta = ckpt.restore(state, fingerprint)
+    start_step = int(meta['step'])
+    info['resumed_from_step'] = start_step
+  num_steps = int(config.train.num_steps)
+
+  workdir.mkdir(parents=True, exist_ok=True)
+  writer = None
+  if is_main:
+    write_json(workdir / 'config.json', config_dict)
+    info.update(status='running', start_step=start_step, num_steps=num_steps, **job.info)
+    write_json(workdir / 'run_info.json', info)
+    truncate_metrics(workdir / 'metrics.jsonl', start_step)
+    writer = MetricWriter(workdir, tensorboard=bool(config.log.tensorboard))
+
+  state = job.step_fn.put_state(state)
+  pending, last_log = [], (time.time(), start_step)
+  ckpt_every = int(config.checkpoint.every)
+  step = start_step
+
+  def meta_for(s):
+    return {'step': s, 'examples_seen': s * job.examples_per_step,
+            'data_order_seed': int(config.data.get('order_seed', 0)), 'seed': int(config.seed),
+            'fingerprint': fingerprint}
+
+  def log(rows, now_step):
+    """One metrics.jsonl row per interval: the mean of each metric over its steps."""
+    nonlocal last_log
+    t, s0 = last_log
+    rate = (now_step - s0) / max(time.time() - t, 1e-9)
+    last_log = (time.time(), now_step)
+    if writer is not None and rows:
+      mean = {k: float(np.mean([r[k] for _, r in rows])) for k in rows[-1][1]}
+      writer.write_scalars(now_step, {**mean, 'steps_per_sec': rate})
+    return rate
+
+  bar = tqdm(total=num_steps, initial=start_step, disable=not (show_progress and is_main),
+             unit='step', dynamic_ncols=True)
+  # SIGTERM (preemption, scheduler) is handled like Ctrl-C: checkpoint, then stop.
+  handle_term = is_main and hasattr(signal, 'SIGTERM')
+  previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if handle_term else None
+  last_rows = []
+  try:
+    for step in range(start_step, num_steps):
+      state, metrics = job.step_fn(state, job.batch(step))
+      pending.append((step + 1, metrics))
+      done = step + 1
+      if done % int(config.log.every) == 0 or done == num_steps or done % ckpt_every == 0:
+        rows, pending = check_finite(pending), []
+        rate = log(rows, done)
+        last_rows = rows
+        shown = {k: f'{rows[-1][1][k]:.4g}' for k in job.bar_keys if k in rows[-1][1]}
+        bar.set_postfix(**shown, sps=f'{rate:.2f}', refresh=False)
+      if done % ckpt_every == 0 or done == num_steps:
+        ckpt.save(done, state, meta_for(done), force=True)
+      if is_main and job.preview is not None and (
+          done % int(config.log.sample_every) == 0 or done == num_steps):
+        images.save(workdir / 'samples' / f'step_{done:07d}.png',
+                    job.preview(parallel.host_local(state)))
+      bar.update(1)
+    ckpt.wait(num_steps)
+  except KeyboardInterrupt:
+    # Keep the work done: the state after the last completed step becomes a checkpoint.
+    try:
+      rows = check_finite(pending)
+      log(rows, step)
+      try:
+        done = int(parallel.host_local(state.step))
+      except RuntimeError:  # interrupted inside a step: its input buffers were donated
+        done = None
+      if done is not None and ckpt.latest_step() != done:
+        ckpt.save(done, state, meta_for(done), force=True)
+      ckpt.wait(done)
+    finally:
+      finish(workdir, info, 'interrupted', start_time, writer)
+    raise
+  except NonFiniteLossError as e:
+    ckpt.wait()
+    kept = ckpt.latest_step()
+    finish(workdir, info, 'non_finite', start_time, writer)
+    raise NonFiniteLossError(f'{e}; training stopped, the last checkpoint (step {kept}) in '
+                             f'{workdir}/checkpoints is kept: lower the learning rates or '
+                             f'change the loss, and resume or restart', e.step) from None
+  except BaseException:
+    finish(workdir, info, 'failed', start_time, writer)
+    raise
+  finally:
+    bar.close()
+    if handle_term:  # None: the previous handler was not set from Python
+      signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
+
+  if last_rows:
+    info['final_metrics'] = last_rows[-1][1]
+  return parallel.host_local(state), info, writer, ckpt
