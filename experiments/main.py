@@ -21,7 +21,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config fil
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory for outputs.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
-TASKS = {'gatys': 'experiments.gatys', 'gan': 'experiments.gan'}
+TASKS = {'gatys': 'experiments.gatys', 'gan': 'experiments.gan',
+         'fast_style': 'experiments.fast_style'}
 
 
 def main(argv):

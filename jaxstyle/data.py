@@ -124,10 +124,33 @@ class ImageFolder:
   def get(self, indices):
     return [self._decode(self.paths[i]) for i in np.asarray(indices)]
 
-  def check_all(self):
-    """Decodes every image once; raises ImageError naming the first corrupt file."""
+  def check_all(self, on_bad: str = 'stop', min_side: int = 0) -> list[str]:
+    """Decodes every image once, before training, and checks its size.
+
+    ``on_bad='stop'`` raises ImageError naming the first corrupt (or, with ``min_side``,
+    too small) file; ``'skip'`` drops such files from the folder and returns one line
+    per dropped file. A folder left empty is an error either way.
+    """
+    if on_bad not in ('stop', 'skip'):
+      raise ConfigError(f"data.on_bad_image must be 'stop' or 'skip', got {on_bad!r}")
+    kept, dropped = [], []
     for path in self.paths:
-      self._decode(path)
+      try:
+        im = self._decode(path)
+        if min(im.shape[:2]) < min_side:
+          raise ImageError(f'{path} is {im.shape[0]}x{im.shape[1]} px, smaller than the '
+                           f'{min_side} px crop; set data.resize (e.g. {min_side}) to scale '
+                           f'images up, or remove it')
+        kept.append(path)
+      except ImageError as e:
+        if on_bad == 'stop':
+          raise ImageError(f'{e} (or set data.on_bad_image=skip)') from None
+        dropped.append(str(e))
+    if not kept:
+      raise ImageError(f'image folder {self.root}: none of its {len(self.paths)} images is '
+                       f'usable ({dropped[0]})')
+    self.paths = kept
+    return dropped
 
 
 class TFDSSource:
@@ -196,6 +219,47 @@ def preprocess(images, size: int | None, channels: int, value_range: str,
   raise ConfigError(f"data.range must be '[0,1]' or '[-1,1]', got {value_range!r}")
 
 
+class RandomCrops:
+  """Square random crops; the crop of an example is a pure function of (seed, position).
+
+  ``position`` is the example's index in the global stream (see ``Loader``), so crops do
+  not depend on the number of processes and a resumed run sees the same ones. With
+  ``resize`` the shorter side is first scaled to ``resize`` (pytorch/examples: 256, AdaIN:
+  512); without it an image smaller than the crop is an error.
+  """
+  needs_positions = True
+
+  def __init__(self, crop: int, resize: int = 0, seed: int = 0):
+    if crop < 1 or resize < 0 or (resize and resize < crop):
+      raise ConfigError(f'data.crop ({crop}) must be >= 1 and data.resize ({resize}) 0 or '
+                        f'>= the crop')
+    self.crop, self.resize, self.seed = crop, resize, seed
+
+  def _one(self, im, position: int) -> np.ndarray:
+    im = np.asarray(im)
+    if im.ndim == 2:
+      im = im[..., None]
+    if im.shape[-1] == 1:
+      im = np.repeat(im, 3, -1)
+    im = im[..., :3]
+    h, w = im.shape[:2]
+    if self.resize and min(h, w) != self.resize:
+      s = self.resize / min(h, w)
+      h, w = max(self.resize, round(h * s)), max(self.resize, round(w * s))
+      im = np.asarray(Image.fromarray(im).resize((w, h), Image.BICUBIC))
+    if min(h, w) < self.crop:
+      raise ImageError(f'example {position % 10**9} of the stream is {h}x{w} px, smaller '
+                       f'than data.crop={self.crop}; set data.resize >= {self.crop}')
+    rng = np.random.default_rng([self.seed, position])
+    y, x = rng.integers(h - self.crop + 1), rng.integers(w - self.crop + 1)
+    return im[y:y + self.crop, x:x + self.crop]
+
+  def __call__(self, images, positions) -> np.ndarray:
+    """uint8 images -> float32 RGB [0, 1], (N, crop, crop, 3)."""
+    crops = [self._one(im, int(p)) for im, p in zip(images, positions)]
+    return np.stack(crops).astype(np.float32) / 255.0
+
+
 # --------------------------------------------------------------------------- loader
 
 class Loader:
@@ -222,21 +286,29 @@ class Loader:
       self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.source))
     return self._perms[epoch]
 
+  def positions(self, step: int) -> np.ndarray:
+    """Global stream positions of this process's rows of step ``step``, (sub_steps, rows)."""
+    per_step = self.global_batch * self.sub_steps
+    k = np.arange(self.sub_steps)[:, None]
+    return step * per_step + k * self.global_batch + self.first_row + np.arange(self.rows)
+
   def indices(self, step: int) -> np.ndarray:
     """Example indices of this process's rows of global step ``step``."""
     n = len(self.source)
-    per_step = self.global_batch * self.sub_steps
-    out = np.empty((self.sub_steps, self.rows), np.int64)
-    for k in range(self.sub_steps):
-      positions = step * per_step + k * self.global_batch + self.first_row + np.arange(self.rows)
-      for epoch in np.unique(positions // n):
-        sel = positions // n == epoch
-        out[k, sel] = self._perm(int(epoch))[positions[sel] % n]
+    positions = self.positions(step)
+    out = np.empty(positions.shape, np.int64)
+    for epoch in np.unique(positions // n):
+      sel = positions // n == epoch
+      out[sel] = self._perm(int(epoch))[positions[sel] % n]
     return out
 
   def _load(self, step: int) -> np.ndarray:
     idx = self.indices(step)
-    flat = self.transform(self.source.get(idx.reshape(-1)))
+    examples = self.source.get(idx.reshape(-1))
+    if getattr(self.transform, 'needs_positions', False):
+      flat = self.transform(examples, self.positions(step).reshape(-1))
+    else:
+      flat = self.transform(examples)
     return flat.reshape(*idx.shape, *flat.shape[1:])
 
   def batch(self, step: int) -> np.ndarray:
@@ -263,7 +335,9 @@ def source_from_config(c):
   if kind == 'folder':
     folder = ImageFolder(c.path, channels=int(c.channels))
     if c.get('verify_images', True):
-      folder.check_all()  # a corrupt file stops the run before it starts, not at step 10k
+      # A corrupt file stops the run before it starts, not at step 10k (or is skipped).
+      min_side = 0 if c.get('resize') else int(c.get('crop', 0))
+      folder.dropped = folder.check_all(c.get('on_bad_image', 'stop'), min_side)
     return folder
   if kind == 'tfds':
     return TFDSSource(c.name, c.split, c.get('tfds_data_dir') or None,

@@ -60,9 +60,16 @@ def check_batch(global_batch: int, pack: int = 1) -> None:
 
 
 class DataParallel:
-  """``DataParallel(step, mode)(state, local_batch) -> (state, metrics)``."""
+  """``DataParallel(step, mode)(state, local_batch, *consts) -> (state, metrics)``.
 
-  def __init__(self, step: Callable, mode: str = 'pmap', donate: bool = True):
+  ``consts`` (``num_consts`` of them) are replicated inputs that are not part of the
+  state: frozen networks and precomputed targets, placed once with ``put_state``.
+  Passing them as arguments rather than closing over them keeps large weights out of
+  the compiled program.
+  """
+
+  def __init__(self, step: Callable, mode: str = 'pmap', donate: bool = True,
+               num_consts: int = 0):
     if mode not in MODES:
       raise ConfigError(f'parallel.mode must be one of {MODES}, got {mode!r}')
     self.mode = mode
@@ -72,14 +79,16 @@ class DataParallel:
     self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
     self.replicated = NamedSharding(self.mesh, P())
     if mode == 'pmap':
-      self._fn = jax.pmap(step, axis_name=AXIS, in_axes=(None, 1), out_axes=(None, None),
+      self._fn = jax.pmap(step, axis_name=AXIS, in_axes=(None, 1) + (None,) * num_consts,
+                          out_axes=(None, None),
                           donate_argnums=donate_argnums)
     else:
       self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
       # check_vma=False gives pmap's autodiff semantics: the gradient of a replicated
       # parameter is this device's own gradient, which the step then pmeans. (With
       # check_vma=True JAX would psum it automatically, and the pmean would not be a mean.)
-      self._fn = jax.jit(jax.shard_map(step, mesh=self.mesh, in_specs=(P(), P(None, AXIS)),
+      in_specs = (P(), P(None, AXIS)) + (P(),) * num_consts
+      self._fn = jax.jit(jax.shard_map(step, mesh=self.mesh, in_specs=in_specs,
                                        out_specs=(P(), P()), check_vma=False),
                          donate_argnums=donate_argnums)
 
@@ -99,8 +108,8 @@ class DataParallel:
                     *local_batch.shape[2:])
     return jax.make_array_from_process_local_data(self.batch_sharding, local_batch, global_shape)
 
-  def __call__(self, state, local_batch):
-    return self._fn(state, self.put_batch(local_batch))
+  def __call__(self, state, local_batch, *consts):
+    return self._fn(state, self.put_batch(local_batch), *consts)
 
 
 def host_local(tree):

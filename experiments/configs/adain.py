@@ -1,0 +1,43 @@
+"""Huang & Belongie (2017): arbitrary style transfer with adaptive instance normalisation.
+
+    python -m experiments.main --config experiments/configs/adain.py --workdir runs/adain \
+        --config.style_data.path=/data/wikiart
+
+A frozen VGG-19 encoder up to relu4_1, AdaIN, and a decoder mirroring the encoder,
+trained with the content loss against the AdaIN target and mean/std style losses at
+relu1_1..relu4_1. Defaults from xunhuang1995/AdaIN-style and naoto0804/pytorch-AdaIN:
+content COCO (TFDS coco/2017), styles WikiArt (an image folder: WikiArt is not in TFDS),
+images resized to 512 then cropped to 256, batch 8, Adam 1e-4 with lr / (1 + 5e-5 t),
+160 000 steps, content weight 1, style weight 10.
+
+VARIANTS: folder (content from --config.data.path too), hed, smoke (tests).
+"""
+
+from experiments.configs import fast_common
+
+
+def get_config(arg=None):
+  c = fast_common.base()
+  c.weights = 'keras_vgg19'
+  c.model = fast_common.ml_collections.ConfigDict(dict(kind='adain', widths='256,128,64'))
+  c.data = fast_common.image_data('tfds', 'coco/2017', crop=256, resize=512)
+  c.style_data = fast_common.image_data('folder', '', crop=256, resize=512)
+  c.style_data.order_seed = 1
+  c.loss = fast_common.ml_collections.ConfigDict(dict(content_weight=1.0, style_weight=10.0))
+  c.train.num_steps = 160_000
+  c.train.batch_size = 8
+  c.optimizer.lr = 1e-4
+  c.optimizer.decay = 5e-5
+
+  def hed(c):
+    c.weights = 'hed_vgg16'
+
+  def smoke(c):
+    fast_common.smoke(c)
+    c.model.widths = '16,8,8'
+    for d in (c.data, c.style_data):
+      d.crop = 32
+      d.resize = 40
+
+  return fast_common.apply_variants(c, arg, {
+      'folder': fast_common.local_folder, 'hed': hed, 'smoke': smoke})

@@ -1,0 +1,1 @@
+"""Feed-forward style and texture networks: Johnson et al., Ulyanov et al., AdaIN."""

@@ -1,0 +1,208 @@
+"""Feed-forward style networks (Flax Linen), all fully convolutional, RGB [0, 1] in and out.
+
+* ``TransformNet`` -- Johnson, Alahi & Fei-Fei (2016) with Ulyanov et al.'s instance
+  normalisation, laid out as pytorch/examples' ``TransformerNet``: 9x9 conv 32, 3x3
+  stride-2 convs 64 and 128, five residual blocks, two (nearest x2 upsample + 3x3 conv)
+  stages 64 and 32, 9x9 conv to RGB; reflection padding everywhere.
+* ``TextureNet`` -- Ulyanov, Lebedev, Vedaldi & Lempitsky (2016), "Texture Networks":
+  noise at K scales, each through a conv block (3x3, 3x3, 1x1; norm; LeakyReLU), joined
+  coarse to fine by nearest upsampling, normalisation and channel concatenation, then a
+  1x1 conv to RGB. Larger noise gives a larger texture.
+* ``AdaINDecoder`` + ``adain`` -- Huang & Belongie (2017): the decoder mirrors VGG-19 up
+  to relu4_1 with nearest upsampling in place of pooling.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxstyle.errors import ConfigError
+
+
+def reflect_pad(x_BHWC: jax.Array, pad: int) -> jax.Array:
+  if pad == 0:
+    return x_BHWC
+  return jnp.pad(x_BHWC, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='reflect')
+
+
+def upsample2x(x_BHWC: jax.Array) -> jax.Array:
+  """Nearest-neighbour x2 (``nn.Upsample(mode='nearest')``)."""
+  return jnp.repeat(jnp.repeat(x_BHWC, 2, axis=1), 2, axis=2)
+
+
+class ReflectConv(nn.Module):
+  """Reflection padding of kernel // 2, then a 'VALID' convolution (pytorch/examples'
+  ``ConvLayer``): with stride 2 an H x W map becomes ceil(H/2) x ceil(W/2)."""
+  features: int
+  kernel: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x):
+    x = reflect_pad(x, self.kernel // 2)
+    return nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
+                   padding='VALID')(x)
+
+
+def instance_norm(name=None):
+  # PyTorch's InstanceNorm2d(affine=True): biased variance, eps 1e-5, per-channel affine.
+  return nn.InstanceNorm(epsilon=1e-5, name=name)
+
+
+class ResidualBlock(nn.Module):
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.relu(instance_norm()(ReflectConv(self.features, 3)(x)))
+    h = instance_norm()(ReflectConv(self.features, 3)(h))
+    return x + h
+
+
+class TransformNet(nn.Module):
+  """Johnson et al.'s image transformation network.
+
+  Attributes:
+    widths: channels of the three downsampling convs (32, 64, 128 in the paper).
+    num_residual: residual blocks (5).
+    output: 'linear' (pytorch/examples: no output nonlinearity) or 'tanh' (the paper's
+      scaled tanh, here mapped onto [0, 1]).
+    pixel_scale: the range the weights expect: 1 for RGB [0, 1] (jaxstyle's models),
+      255 for pytorch/examples' released models (RGB 0..255 in and out).
+  """
+  widths: Sequence[int] = (32, 64, 128)
+  num_residual: int = 5
+  output: str = 'linear'
+  pixel_scale: float = 1.0
+
+  @nn.compact
+  def __call__(self, x_BHWC):
+    if self.output not in ('linear', 'tanh'):
+      raise ConfigError(f"model.output must be 'linear' or 'tanh', got {self.output!r}")
+    if x_BHWC.shape[1] % 4 or x_BHWC.shape[2] % 4:
+      raise ConfigError(f'TransformNet needs sides divisible by 4, got {x_BHWC.shape[1:3]} '
+                        f'(jaxstyle.feedforward.apply pads images to size buckets)')
+    w1, w2, w3 = self.widths
+    h = x_BHWC * self.pixel_scale
+    h = nn.relu(instance_norm()(ReflectConv(w1, 9)(h)))
+    h = nn.relu(instance_norm()(ReflectConv(w2, 3, 2)(h)))
+    h = nn.relu(instance_norm()(ReflectConv(w3, 3, 2)(h)))
+    for _ in range(self.num_residual):
+      h = ResidualBlock(w3)(h)
+    h = nn.relu(instance_norm()(ReflectConv(w2, 3)(upsample2x(h))))
+    h = nn.relu(instance_norm()(ReflectConv(w1, 3)(upsample2x(h))))
+    y = ReflectConv(3, 9)(h)
+    if self.output == 'tanh':
+      return 0.5 * (jnp.tanh(y) + 1.0)
+    return y / self.pixel_scale
+
+
+# --------------------------------------------------------------------------- texture
+
+class _Norm(nn.Module):
+  kind: str
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if self.kind == 'batch':
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                          axis_name=self.axis_name if train else None)(x)
+    if self.kind == 'instance':
+      return instance_norm()(x)
+    raise ConfigError(f"model.norm must be 'batch' or 'instance', got {self.kind!r}")
+
+
+class _ConvBlock(nn.Module):
+  features: int
+  norm: str
+  axis_name: str | None
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    for k in (3, 3, 1):
+      x = ReflectConv(self.features, k)(x)
+      x = nn.leaky_relu(_Norm(self.norm, self.axis_name)(x, train), 0.01)
+    return x
+
+
+class TextureNet(nn.Module):
+  """Multi-scale texture generator; ``noise`` lists the K inputs, finest first.
+
+  ``noise[k]`` has shape (B, H / 2^k, W / 2^k, noise_channels). Channels grow by
+  ``channels_per_scale`` at every join (8, 16, ..., 8K in the paper).
+  """
+  num_scales: int = 6
+  channels_per_scale: int = 8
+  noise_channels: int = 3
+  norm: str = 'batch'
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, noise: Sequence[jax.Array], train: bool = False):
+    if len(noise) != self.num_scales:
+      raise ConfigError(f'TextureNet takes {self.num_scales} noise tensors, got {len(noise)}')
+    c = self.channels_per_scale
+    y = _ConvBlock(c, self.norm, self.axis_name)(noise[-1], train)
+    for k in range(self.num_scales - 2, -1, -1):
+      z = _ConvBlock(c, self.norm, self.axis_name)(noise[k], train)
+      up = upsample2x(y)[:, :z.shape[1], :z.shape[2]]
+      y = jnp.concatenate([_Norm(self.norm, self.axis_name)(up, train),
+                           _Norm(self.norm, self.axis_name)(z, train)], axis=-1)
+      y = _ConvBlock(y.shape[-1], self.norm, self.axis_name)(y, train)
+    return nn.Conv(3, (1, 1))(y)
+
+
+def texture_noise(key: jax.Array, batch: int, size_hw: tuple[int, int], num_scales: int,
+                  channels: int = 3) -> list[jax.Array]:
+  """Uniform [0, 1) noise at sizes ceil(size / 2^k), k = 0 .. num_scales - 1."""
+  h, w = size_hw
+  out = []
+  for k in range(num_scales):
+    f = 2 ** k
+    out.append(jax.random.uniform(jax.random.fold_in(key, k),
+                                  (batch, -(-h // f), -(-w // f), channels)))
+  return out
+
+
+# --------------------------------------------------------------------------- AdaIN
+
+def channel_mean_std(f_BHWC: jax.Array, eps: float = 1e-5):
+  """Per-image, per-channel mean and standard deviation over positions, (B, 1, 1, C)."""
+  mean = jnp.mean(f_BHWC, axis=(1, 2), keepdims=True)
+  var = jnp.var(f_BHWC, axis=(1, 2), keepdims=True)
+  return mean, jnp.sqrt(var + eps)
+
+
+def adain(content_BHWC: jax.Array, style_BHWC: jax.Array, eps: float = 1e-5) -> jax.Array:
+  """Adaptive instance normalisation: content features with the style's channel statistics.
+
+  ``sigma(s) (c - mu(c)) / sigma(c) + mu(s)``; the two maps may differ in size.
+  """
+  mc, sc = channel_mean_std(content_BHWC, eps)
+  ms, ss = channel_mean_std(style_BHWC, eps)
+  return (content_BHWC - mc) / sc * ss + ms
+
+
+class AdaINDecoder(nn.Module):
+  """relu4_1 features (B, H/8, W/8, 512) -> RGB (B, H, W, 3), the mirror of VGG-19."""
+  widths: Sequence[int] = (256, 128, 64)
+
+  @nn.compact
+  def __call__(self, f_BHWC):
+    w3, w2, w1 = self.widths
+    h = nn.relu(ReflectConv(w3, 3)(f_BHWC))
+    h = upsample2x(h)
+    for _ in range(3):
+      h = nn.relu(ReflectConv(w3, 3)(h))
+    h = nn.relu(ReflectConv(w2, 3)(h))
+    h = upsample2x(h)
+    h = nn.relu(ReflectConv(w2, 3)(h))
+    h = nn.relu(ReflectConv(w1, 3)(h))
+    h = upsample2x(h)
+    h = nn.relu(ReflectConv(w1, 3)(h))
+    return ReflectConv(3, 3)(h)

@@ -1,0 +1,178 @@
+"""Feed-forward networks against independent references (PyTorch, numpy formulas)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxstyle.errors import ConfigError
+from jaxstyle.feedforward import apply, convert, nets
+
+
+def _torch_transformer_net(torch, widths, num_residual):
+  """pytorch/examples' fast_neural_style TransformerNet, transcribed from its description."""
+  nn = torch.nn
+
+  class ConvLayer(nn.Module):
+    def __init__(self, cin, cout, k, stride):
+      super().__init__()
+      self.reflection_pad = nn.ReflectionPad2d(k // 2)
+      self.conv2d = nn.Conv2d(cin, cout, k, stride)
+
+    def forward(self, x):
+      return self.conv2d(self.reflection_pad(x))
+
+  class Residual(nn.Module):
+    def __init__(self, c):
+      super().__init__()
+      self.conv1, self.in1 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
+      self.conv2, self.in2 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
+
+    def forward(self, x):
+      return x + self.in2(self.conv2(torch.relu(self.in1(self.conv1(x)))))
+
+  class Upsample(nn.Module):
+    def __init__(self, cin, cout):
+      super().__init__()
+      self.conv2d = nn.Conv2d(cin, cout, 3, 1)
+      self.reflection_pad = nn.ReflectionPad2d(1)
+
+    def forward(self, x):
+      x = nn.functional.interpolate(x, mode='nearest', scale_factor=2)
+      return self.conv2d(self.reflection_pad(x))
+
+  w1, w2, w3 = widths
+
+  class Net(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.conv1, self.in1 = ConvLayer(3, w1, 9, 1), nn.InstanceNorm2d(w1, affine=True)
+      self.conv2, self.in2 = ConvLayer(w1, w2, 3, 2), nn.InstanceNorm2d(w2, affine=True)
+      self.conv3, self.in3 = ConvLayer(w2, w3, 3, 2), nn.InstanceNorm2d(w3, affine=True)
+      for i in range(num_residual):
+        setattr(self, f'res{i + 1}', Residual(w3))
+      self.deconv1, self.in4 = Upsample(w3, w2), nn.InstanceNorm2d(w2, affine=True)
+      self.deconv2, self.in5 = Upsample(w2, w1), nn.InstanceNorm2d(w1, affine=True)
+      self.deconv3 = ConvLayer(w1, 3, 9, 1)
+
+    def forward(self, x):
+      y = torch.relu(self.in1(self.conv1(x)))
+      y = torch.relu(self.in2(self.conv2(y)))
+      y = torch.relu(self.in3(self.conv3(y)))
+      for i in range(num_residual):
+        y = getattr(self, f'res{i + 1}')(y)
+      y = torch.relu(self.in4(self.deconv1(y)))
+      y = torch.relu(self.in5(self.deconv2(y)))
+      return self.deconv3(y)
+
+  return Net()
+
+
+def test_transform_net_and_pth_conversion_equal_pytorch_examples():
+  torch = pytest.importorskip('torch')
+  torch.manual_seed(0)
+  net = _torch_transformer_net(torch, (8, 12, 16), 2)
+  with torch.no_grad():  # non-trivial instance-norm affine parameters
+    for m in net.modules():
+      if isinstance(m, torch.nn.InstanceNorm2d):
+        m.weight.uniform_(0.5, 1.5)
+        m.bias.uniform_(-0.5, 0.5)
+  state = {k: v.numpy() for k, v in net.state_dict().items()}
+  state['in1.running_mean'] = np.zeros(8, np.float32)  # stale keys of old checkpoints
+  model = convert.from_state_dict(state)
+  assert model.net == dict(widths=[8, 12, 16], num_residual=2, output='linear', pixel_scale=255.0)
+  x = np.random.default_rng(0).uniform(size=(2, 36, 44, 3)).astype(np.float32)
+  with torch.no_grad():
+    expected = net(torch.from_numpy(x * 255).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+  ours = apply.build_net('johnson', model.net).apply({'params': model.variables['params']}, x)
+  np.testing.assert_allclose(np.asarray(ours) * 255, expected, rtol=1e-4, atol=2e-3)
+
+
+def test_pth_file_reads_without_torch_and_stylises(tmp_path):
+  torch = pytest.importorskip('torch')
+  torch.manual_seed(1)
+  net = _torch_transformer_net(torch, (4, 8, 8), 1)
+  torch.save(net.state_dict(), tmp_path / 'mosaic.pth')
+  stylist = apply.load(tmp_path / 'mosaic.pth')
+  img = np.random.default_rng(1).uniform(size=(30, 50, 3)).astype(np.float32)
+  out = stylist(img)
+  assert out.shape == img.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_instance_norm_matches_its_formula():
+  x = np.random.default_rng(0).normal(size=(2, 5, 7, 3)).astype(np.float32) * 3 + 1
+  norm = nets.instance_norm()
+  v = norm.init(jax.random.key(0), x)
+  v = {'params': {'scale': jnp.array([1.0, 2.0, 0.5]), 'bias': jnp.array([0.0, 1.0, -1.0])}}
+  mean = x.mean(axis=(1, 2), keepdims=True)
+  var = x.var(axis=(1, 2), keepdims=True)
+  expected = (x - mean) / np.sqrt(var + 1e-5) * np.array([1, 2, .5]) + np.array([0, 1, -1])
+  np.testing.assert_allclose(norm.apply(v, x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_adain_gives_the_style_statistics_and_is_identity_for_own_statistics():
+  rng = np.random.default_rng(0)
+  c = rng.normal(size=(1, 6, 8, 4)).astype(np.float32)
+  s = (rng.normal(size=(1, 10, 5, 4)) * [1, 2, 3, 4] + [0, 5, -5, 1]).astype(np.float32)
+  t = np.asarray(nets.adain(jnp.asarray(c), jnp.asarray(s), eps=0.0))
+  np.testing.assert_allclose(t.mean(axis=(1, 2)), s.mean(axis=(1, 2)), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(t.std(axis=(1, 2)), s.std(axis=(1, 2)), rtol=1e-4)
+  np.testing.assert_allclose(nets.adain(c, c, eps=0.0), c, rtol=1e-4, atol=1e-5)
+
+
+def test_texture_net_is_fully_convolutional_and_noise_dependent():
+  net = nets.TextureNet(num_scales=3, channels_per_scale=4)
+  z = nets.texture_noise(jax.random.key(0), 2, (16, 16), 3)
+  assert [a.shape for a in z] == [(2, 16, 16, 3), (2, 8, 8, 3), (2, 4, 4, 3)]
+  v = net.init(jax.random.key(1), z, train=False)
+  out = net.apply(v, z, train=False)
+  assert out.shape == (2, 16, 16, 3)
+  assert not np.allclose(out[0], out[1])  # different noise, different textures
+  big = net.apply(v, nets.texture_noise(jax.random.key(2), 1, (40, 24), 3), train=False)
+  assert big.shape == (1, 40, 24, 3)
+  with pytest.raises(ConfigError, match='3 noise tensors'):
+    net.apply(v, z[:2], train=False)
+
+
+def test_transform_net_downsamples_by_four_and_rejects_other_sizes():
+  net = nets.TransformNet(widths=(4, 4, 8), num_residual=1)
+  v = net.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+  assert net.apply(v, jnp.zeros((1, 20, 28, 3))).shape == (1, 20, 28, 3)
+  with pytest.raises(ConfigError, match='divisible by 4'):
+    net.apply(v, jnp.zeros((1, 18, 16, 3)))
+
+
+def test_adain_decoder_upsamples_relu4_1_features_by_eight():
+  dec = nets.AdaINDecoder(widths=(8, 8, 4))
+  f = jnp.zeros((2, 3, 5, 512))
+  v = dec.init(jax.random.key(0), f)
+  assert dec.apply(v, f).shape == (2, 24, 40, 3)
+
+
+def test_reflect_padding_equals_numpy():
+  x = np.arange(2 * 5 * 6 * 1, dtype=np.float32).reshape(2, 5, 6, 1)
+  np.testing.assert_array_equal(nets.reflect_pad(x, 2),
+                                np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)), mode='reflect'))
+
+
+def test_size_buckets_share_compiled_programs():
+  assert apply.padded_side(250, 64, 4) == 256 and apply.padded_side(256, 64, 4) == 256
+  assert apply.padded_side(257, 64, 4) == 320 and apply.padded_side(10, 64, 8) == 64
+  assert apply.padded_side(30, 1, 4) == 32
+  net_args = dict(widths=[4, 4, 8], num_residual=1, output='linear', pixel_scale=1.0)
+  params = apply.build_net('johnson', net_args).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+  from jaxstyle.feedforward.modelfile import SavedModel
+  stylist = apply.load_model(SavedModel('johnson', net_args, {'params': params['params'],
+                                                             'model_state': {}}, {}))
+  rng = np.random.default_rng(0)
+  a, b = rng.uniform(size=(50, 40, 3)), rng.uniform(size=(60, 33, 3))
+  out_a, out_b = stylist([a, b])
+  assert out_a.shape == a.shape and out_b.shape == b.shape
+  assert stylist._apply._cache_size() == 1     # both in the 64x64 bucket, batch 2
+  stylist(a)
+  stylist(rng.uniform(size=(64, 64, 3)))
+  assert stylist._apply._cache_size() == 2     # batch 1 in the same bucket
+  # An image exactly at a bucket size is processed without padding: the direct output.
+  img = rng.uniform(size=(64, 64, 3)).astype(np.float32)
+  direct = apply.build_net('johnson', net_args).apply(params, img[None])[0]
+  np.testing.assert_allclose(stylist(img), np.clip(direct, 0, 1), atol=1e-5)
