@@ -5,7 +5,10 @@ from the example's ``download_saved_models.py``) and anything trained with that 
 become a ``SavedModel`` of kind 'johnson' with ``pixel_scale=255`` (those networks take and
 return RGB 0..255). Reading uses ``jaxstyle.torch_pickle``: torch is not needed. Stale
 ``in*.running_mean/var`` keys written by old PyTorch versions are ignored, as the example's
-own ``stylize()`` does.
+own ``stylize()`` does, and so are the biases of convolutions followed by instance
+normalisation (it subtracts them again; jaxstyle's network has none there) and of the
+residual blocks' second instance norm (a constant shift of the residual stream, which
+only convolutions and sums separate from the next normalisation).
 """
 
 from __future__ import annotations
@@ -48,12 +51,16 @@ def from_state_dict(state_dict: dict, origin: str = 'state dict') -> SavedModel:
     if None in path:
       raise ModelFileError(f'{origin}: unexpected key {key!r}')
     if path[-1].startswith('ReflectConv'):
+      if kind == 'bias' and layer != 'deconv3':
+        continue  # cancelled by the instance norm that follows
       path.append('Conv_0')
       leaf = 'kernel' if kind == 'weight' else 'bias'
       if kind == 'weight':
         value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
     else:
       leaf = 'scale' if kind == 'weight' else 'bias'
+      if kind == 'bias' and m.re.pattern.startswith('res') and layer == 'in2':
+        continue  # a constant shift of the residual stream, cancelled downstream
     node = params
     for p in path:
       node = node.setdefault(p, {})

@@ -36,21 +36,32 @@ def upsample2x(x_BHWC: jax.Array) -> jax.Array:
 
 class ReflectConv(nn.Module):
   """Reflection padding of kernel // 2, then a 'VALID' convolution (pytorch/examples'
-  ``ConvLayer``): with stride 2 an H x W map becomes ceil(H/2) x ceil(W/2)."""
+  ``ConvLayer``): with stride 2 an H x W map becomes ceil(H/2) x ceil(W/2).
+
+  Convolutions followed by instance or batch normalisation have no bias: the
+  normalisation subtracts any per-channel constant, so such a bias has no effect on the
+  output and a zero gradient up to rounding -- which Adam would turn into steps of full
+  size in random directions.
+  """
   features: int
   kernel: int
   stride: int = 1
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x):
     x = reflect_pad(x, self.kernel // 2)
     return nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
-                   padding='VALID')(x)
+                   padding='VALID', use_bias=self.use_bias)(x)
 
 
-def instance_norm(name=None):
+def normed_conv(features: int, kernel: int, stride: int = 1) -> ReflectConv:
+  return ReflectConv(features, kernel, stride, use_bias=False)
+
+
+def instance_norm(use_bias: bool = True):
   # PyTorch's InstanceNorm2d(affine=True): biased variance, eps 1e-5, per-channel affine.
-  return nn.InstanceNorm(epsilon=1e-5, name=name)
+  return nn.InstanceNorm(epsilon=1e-5, use_bias=use_bias)
 
 
 class ResidualBlock(nn.Module):
@@ -58,8 +69,10 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    h = nn.relu(instance_norm()(ReflectConv(self.features, 3)(x)))
-    h = instance_norm()(ReflectConv(self.features, 3)(h))
+    h = nn.relu(instance_norm()(normed_conv(self.features, 3)(x)))
+    # No shift here: the residual stream reaches the next normalisation only through
+    # convolutions and sums, so a per-channel constant added to it is cancelled there.
+    h = instance_norm(use_bias=False)(normed_conv(self.features, 3)(h))
     return x + h
 
 
@@ -88,13 +101,13 @@ class TransformNet(nn.Module):
                         f'(jaxstyle.feedforward.apply pads images to size buckets)')
     w1, w2, w3 = self.widths
     h = x_BHWC * self.pixel_scale
-    h = nn.relu(instance_norm()(ReflectConv(w1, 9)(h)))
-    h = nn.relu(instance_norm()(ReflectConv(w2, 3, 2)(h)))
-    h = nn.relu(instance_norm()(ReflectConv(w3, 3, 2)(h)))
+    h = nn.relu(instance_norm()(normed_conv(w1, 9)(h)))
+    h = nn.relu(instance_norm()(normed_conv(w2, 3, 2)(h)))
+    h = nn.relu(instance_norm()(normed_conv(w3, 3, 2)(h)))
     for _ in range(self.num_residual):
       h = ResidualBlock(w3)(h)
-    h = nn.relu(instance_norm()(ReflectConv(w2, 3)(upsample2x(h))))
-    h = nn.relu(instance_norm()(ReflectConv(w1, 3)(upsample2x(h))))
+    h = nn.relu(instance_norm()(normed_conv(w2, 3)(upsample2x(h))))
+    h = nn.relu(instance_norm()(normed_conv(w1, 3)(upsample2x(h))))
     y = ReflectConv(3, 9)(h)
     if self.output == 'tanh':
       return 0.5 * (jnp.tanh(y) + 1.0)
@@ -106,14 +119,16 @@ class TransformNet(nn.Module):
 class _Norm(nn.Module):
   kind: str
   axis_name: str | None = None
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x, train: bool):
     if self.kind == 'batch':
       return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                          use_bias=self.use_bias,
                           axis_name=self.axis_name if train else None)(x)
     if self.kind == 'instance':
-      return instance_norm()(x)
+      return instance_norm(self.use_bias)(x)
     raise ConfigError(f"model.norm must be 'batch' or 'instance', got {self.kind!r}")
 
 
@@ -125,7 +140,7 @@ class _ConvBlock(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     for k in (3, 3, 1):
-      x = ReflectConv(self.features, k)(x)
+      x = normed_conv(self.features, k)(x)
       x = nn.leaky_relu(_Norm(self.norm, self.axis_name)(x, train), 0.01)
     return x
 
@@ -151,8 +166,9 @@ class TextureNet(nn.Module):
     for k in range(self.num_scales - 2, -1, -1):
       z = _ConvBlock(c, self.norm, self.axis_name)(noise[k], train)
       up = upsample2x(y)[:, :z.shape[1], :z.shape[2]]
-      y = jnp.concatenate([_Norm(self.norm, self.axis_name)(up, train),
-                           _Norm(self.norm, self.axis_name)(z, train)], axis=-1)
+      # Unshifted: the join feeds a convolution and a normalisation, which cancel shifts.
+      y = jnp.concatenate([_Norm(self.norm, self.axis_name, False)(up, train),
+                           _Norm(self.norm, self.axis_name, False)(z, train)], axis=-1)
       y = _ConvBlock(y.shape[-1], self.norm, self.axis_name)(y, train)
     return nn.Conv(3, (1, 1))(y)
 

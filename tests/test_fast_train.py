@@ -1,0 +1,136 @@
+"""Feed-forward training: objectives against the Gatys objective, 1 vs 8 devices, modes."""
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxstyle import parallel, stylize, vgg, weights
+from jaxstyle.feedforward import nets
+from jaxstyle.feedforward import train as ff
+from jaxstyle.stylize import resolve_layer_weights
+
+MEAN = weights.HED_MEAN_BGR
+JOHNSON_STYLE = ('relu1_2', 'relu2_2', 'relu3_3')
+
+
+@pytest.fixture(scope='module')
+def vgg16():
+  params = vgg.random_params(jax.random.key(3), 'vgg16')
+  return params, ff.frozen_variables(params, 'vgg16'), ff.Encoder('vgg16', MEAN)
+
+
+def _perceptual(content_weight=1.0, style_weight=5e-3, tv_weight=0.2, style=JOHNSON_STYLE,
+                content=('relu2_2',)):
+  return ff.Perceptual(content, style, resolve_layer_weights('inv_channels_sq', style),
+                       content_weight, style_weight, tv_weight)
+
+
+def test_johnson_loss_equals_the_gatys_objective_at_the_same_weights(vgg16):
+  params, enc_vars, encoder = vgg16
+  rng = np.random.default_rng(0)
+  content, style, out = (rng.uniform(size=(32, 40, 3)).astype(np.float32) for _ in range(3))
+  loss = _perceptual()
+  grams = loss.style_targets(encoder, enc_vars, style)
+  content_feats = encoder(enc_vars, content[None], loss.content_layers)
+  total, terms = loss(encoder(enc_vars, out[None], loss.layers), out[None], content_feats,
+                      grams, weights.Preprocessing(MEAN))
+  # The same problem posed to the image-optimisation code.
+  settings = stylize.Settings(content_layers=('relu2_2',), style_layers=JOHNSON_STYLE,
+                              content_weight=1.0, style_weight=5e-3, tv_weight=0.2,
+                              loss_form='mean', pooling='max')
+  loaded = weights.LoadedWeights(weights.SOURCES['hed_vgg16'], Path('random'), params)
+  st = stylize.Stylizer(loaded, settings)
+  ref = st.loss_terms(st.preprocess(out), st.targets(content, [style], [1.0]))
+  np.testing.assert_allclose(total, ref['total'], rtol=1e-4)
+  for k in ('content/relu2_2', 'style/relu1_2', 'style/relu3_3', 'tv'):
+    np.testing.assert_allclose(terms[k], ref[k], rtol=1e-4, err_msg=k)
+
+
+def _tasks(vgg16):
+  params, enc_vars, encoder = vgg16
+  style = np.random.default_rng(5).uniform(size=(32, 32, 3)).astype(np.float32)
+  johnson = ff.JohnsonTask(nets.TransformNet(widths=(4, 4, 8), num_residual=1), encoder,
+                           _perceptual())
+  loss = _perceptual(content_weight=0.0, tv_weight=0.0, content=())
+  texture = ff.TextureTask(nets.TextureNet(num_scales=3, channels_per_scale=4,
+                                           axis_name=parallel.AXIS), encoder, loss, 16)
+  adain = ff.AdaINTask(nets.AdaINDecoder(widths=(8, 8, 4)), encoder,
+                       ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1'), 1.0, 10.0)
+  grams = jax.jit(_perceptual().style_targets, static_argnums=0)(encoder, enc_vars, style)
+  rng = np.random.default_rng(0)
+  return {
+      'johnson': (johnson, 32, (enc_vars, grams), rng.uniform(size=(1, 8, 32, 32, 3))),
+      'texture': (texture, 16, (enc_vars, grams), np.zeros((1, 8), np.int32)),
+      'adain': (adain, 32, (enc_vars,), rng.uniform(size=(1, 8, 2, 32, 32, 3))),
+  }
+
+
+def _run(task, crop, consts, batch, devices, mode='pmap', steps=2, lr=1e-2):
+  opt = ff.make_optimizer(ml_collections.ConfigDict(dict(name='adam', lr=lr)))
+  tr = ff.Trainer(task, opt, crop)
+  state = tr.init(0)
+  batch = np.asarray(batch, np.float32) if batch.dtype != np.int32 else batch
+  if devices == jax.device_count():
+    dp = parallel.DataParallel(tr.step, mode, num_consts=len(consts))
+    state, consts = dp.put_state(state), dp.put_state(consts)
+    call = lambda s, b: dp(s, b, *consts)  # noqa: E731
+  else:
+    fn = jax.pmap(tr.step, axis_name='batch', in_axes=(None, 1) + (None,) * len(consts),
+                  out_axes=(None, None), devices=jax.devices()[:devices])
+    call = lambda s, b: fn(s, b.reshape(1, devices, -1, *b.shape[2:]), *consts)  # noqa: E731
+  history = []
+  for _ in range(steps):
+    state, metrics = call(state, batch)
+    history.append(jax.device_get(metrics))
+  return jax.device_get(state), history
+
+
+@pytest.mark.parametrize('kind', ['johnson', 'texture', 'adain'])
+def test_one_device_and_eight_devices_agree(vgg16, kind):
+  task, crop, consts, batch = _tasks(vgg16)[kind]
+  s1, h1 = _run(task, crop, consts, batch, devices=1)
+  s8, h8 = _run(task, crop, consts, batch, devices=8)
+  for a, b in zip(h1, h8):
+    for k in a:
+      np.testing.assert_allclose(a[k], b[k], rtol=2e-4, err_msg=k)
+  for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s8)):
+    # Float sums in another order: compare at the scale of each leaf (Adam's moments of
+    # gradients ~1e4 differ in their last digits).
+    np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-3 * float(np.max(np.abs(a))) + 1e-6)
+
+
+def test_pmap_and_shard_map_agree_and_the_loss_decreases(vgg16):
+  task, crop, consts, batch = _tasks(vgg16)['johnson']
+  sp, hp = _run(task, crop, consts, batch, devices=8, mode='pmap', steps=8, lr=1e-3)
+  ss, hs = _run(task, crop, consts, batch, devices=8, mode='shard_map', steps=8, lr=1e-3)
+  for a, b in zip(jax.tree.leaves(sp), jax.tree.leaves(ss)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  totals = [h['total'] for h in hp]
+  assert totals[-1] < 0.8 * totals[0], totals
+
+
+def test_adain_loss_matches_its_definition(vgg16):
+  _, enc_vars, encoder = vgg16
+  task, crop, consts, batch = _tasks(vgg16)['adain']
+  variables, _ = task.init(jax.random.key(0), crop)
+  pairs = jnp.asarray(batch[0, :2], jnp.float32)
+  total, (_, terms) = task.objective(variables['params'], {}, pairs, consts, None, 'batch')
+  # Recomputed step by step from the paper's equations with numpy statistics.
+  layers = task.style_layers
+  fc = np.asarray(encoder(enc_vars, pairs[:, 0], layers)['relu4_1'])
+  fs = {k: np.asarray(v) for k, v in encoder(enc_vars, pairs[:, 1], layers).items()}
+  mu = lambda f: f.mean(axis=(1, 2))  # noqa: E731
+  sd = lambda f: np.sqrt(f.var(axis=(1, 2)) + 1e-5)  # noqa: E731
+  t = (fc - fc.mean((1, 2), keepdims=True)) / sd(fc)[:, None, None] * sd(fs['relu4_1'])[:, None, None] \
+      + fs['relu4_1'].mean((1, 2), keepdims=True)
+  out = task.net.apply(variables, jnp.asarray(t))
+  fo = {k: np.asarray(v) for k, v in encoder(enc_vars, out, layers).items()}
+  content = np.mean((fo['relu4_1'] - t) ** 2)
+  style = sum(np.mean((mu(fo[l]) - mu(fs[l])) ** 2) + np.mean((sd(fo[l]) - sd(fs[l])) ** 2)
+              for l in layers)
+  np.testing.assert_allclose(terms['content'], content, rtol=2e-3)
+  np.testing.assert_allclose(total, content + 10.0 * style, rtol=2e-3)
