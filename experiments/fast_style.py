@@ -42,7 +42,7 @@ def net_args(config) -> dict:
   m = config.model
   if m.kind == 'johnson':
     return dict(widths=[int(w) for w in _split(m.widths)], num_residual=int(m.num_residual),
-                output=m.output, pixel_scale=1.0)
+                output=m.output, pixel_scale=255.0)
   if m.kind == 'texture':
     return dict(num_scales=int(m.num_scales), channels_per_scale=int(m.channels_per_scale),
                 noise_channels=int(m.noise_channels), norm=m.norm)

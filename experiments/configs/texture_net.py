@@ -52,6 +52,6 @@ def get_config(arg=None):
     c.model.channels_per_scale = 4
     c.texture_size = 32
     c.style_size = 32
-    c.loss.style_layers = 'relu1_1,relu2_1,relu3_1'
+    c.loss.style_layers = 'relu1_1,relu2_1'
 
   return fast_common.apply_variants(c, arg, {'cpu': cpu, 'hed': hed, 'smoke': smoke})

@@ -2,7 +2,7 @@
 
 Their four released models (mosaic, candy, udnie, rain_princess; ``saved_models/*.pth``
 from the example's ``download_saved_models.py``) and anything trained with that script
-become a ``SavedModel`` of kind 'johnson' with ``pixel_scale=255`` (those networks take and
+become a ``SavedModel`` of kind 'johnson' with ``pixel_scale=255``, jaxstyle's own parametrisation (those networks take and
 return RGB 0..255). Reading uses ``jaxstyle.torch_pickle``: torch is not needed. Stale
 ``in*.running_mean/var`` keys written by old PyTorch versions are ignored, as the example's
 own ``stylize()`` does, and so are the biases of convolutions followed by instance

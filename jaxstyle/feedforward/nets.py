@@ -84,13 +84,17 @@ class TransformNet(nn.Module):
     num_residual: residual blocks (5).
     output: 'linear' (pytorch/examples: no output nonlinearity) or 'tanh' (the paper's
       scaled tanh, here mapped onto [0, 1]).
-    pixel_scale: the range the weights expect: 1 for RGB [0, 1] (jaxstyle's models),
-      255 for pytorch/examples' released models (RGB 0..255 in and out).
+    pixel_scale: the pixel range inside the network: 255 (the default) computes in
+      0..255 like pytorch/examples, so that weights convert both ways and a freshly
+      initialised network outputs values of about +-1 on that scale, i.e. a nearly
+      black image, rather than +-1 on the [0, 1] scale: a wild image whose style loss
+      is ~1e4 times larger and costs the first hundreds of steps. The interface is
+      RGB [0, 1] either way.
   """
   widths: Sequence[int] = (32, 64, 128)
   num_residual: int = 5
   output: str = 'linear'
-  pixel_scale: float = 1.0
+  pixel_scale: float = 255.0
 
   @nn.compact
   def __call__(self, x_BHWC):

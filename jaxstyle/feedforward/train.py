@@ -66,8 +66,11 @@ class Encoder:
 
 
 def frozen_variables(params: dict, arch: str) -> dict:
-  """The encoder's variables with the input-gradient kernels derived once."""
-  return {'params': params, 'derived': vgg.derive(params, arch)}
+  """The encoder's variables with the input-gradient kernels derived once (for the layers
+  present: a saved AdaIN model keeps only those up to relu4_1)."""
+  names = [n for n in vgg.conv_names(arch) if n + '_kernel' in params]
+  derive = jax.jit(lambda p: {n: vgg.derive_kernel(p[n + '_kernel']) for n in names})
+  return {'params': params, 'derived': derive(params)}
 
 
 @dataclasses.dataclass(frozen=True)
