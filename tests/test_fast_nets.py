@@ -6,72 +6,13 @@ import numpy as np
 import pytest
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.feedforward import apply, convert, nets
-
-
-def _torch_transformer_net(torch, widths, num_residual):
-  """pytorch/examples' fast_neural_style TransformerNet, transcribed from its description."""
-  nn = torch.nn
-
-  class ConvLayer(nn.Module):
-    def __init__(self, cin, cout, k, stride):
-      super().__init__()
-      self.reflection_pad = nn.ReflectionPad2d(k // 2)
-      self.conv2d = nn.Conv2d(cin, cout, k, stride)
-
-    def forward(self, x):
-      return self.conv2d(self.reflection_pad(x))
-
-  class Residual(nn.Module):
-    def __init__(self, c):
-      super().__init__()
-      self.conv1, self.in1 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
-      self.conv2, self.in2 = ConvLayer(c, c, 3, 1), nn.InstanceNorm2d(c, affine=True)
-
-    def forward(self, x):
-      return x + self.in2(self.conv2(torch.relu(self.in1(self.conv1(x)))))
-
-  class Upsample(nn.Module):
-    def __init__(self, cin, cout):
-      super().__init__()
-      self.conv2d = nn.Conv2d(cin, cout, 3, 1)
-      self.reflection_pad = nn.ReflectionPad2d(1)
-
-    def forward(self, x):
-      x = nn.functional.interpolate(x, mode='nearest', scale_factor=2)
-      return self.conv2d(self.reflection_pad(x))
-
-  w1, w2, w3 = widths
-
-  class Net(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.conv1, self.in1 = ConvLayer(3, w1, 9, 1), nn.InstanceNorm2d(w1, affine=True)
-      self.conv2, self.in2 = ConvLayer(w1, w2, 3, 2), nn.InstanceNorm2d(w2, affine=True)
-      self.conv3, self.in3 = ConvLayer(w2, w3, 3, 2), nn.InstanceNorm2d(w3, affine=True)
-      for i in range(num_residual):
-        setattr(self, f'res{i + 1}', Residual(w3))
-      self.deconv1, self.in4 = Upsample(w3, w2), nn.InstanceNorm2d(w2, affine=True)
-      self.deconv2, self.in5 = Upsample(w2, w1), nn.InstanceNorm2d(w1, affine=True)
-      self.deconv3 = ConvLayer(w1, 3, 9, 1)
-
-    def forward(self, x):
-      y = torch.relu(self.in1(self.conv1(x)))
-      y = torch.relu(self.in2(self.conv2(y)))
-      y = torch.relu(self.in3(self.conv3(y)))
-      for i in range(num_residual):
-        y = getattr(self, f'res{i + 1}')(y)
-      y = torch.relu(self.in4(self.deconv1(y)))
-      y = torch.relu(self.in5(self.deconv2(y)))
-      return self.deconv3(y)
-
-  return Net()
+from jaxstyle.feedforward import apply, convert, nets, torch_reference
 
 
 def test_transform_net_and_pth_conversion_equal_pytorch_examples():
   torch = pytest.importorskip('torch')
   torch.manual_seed(0)
-  net = _torch_transformer_net(torch, (8, 12, 16), 2)
+  net = torch_reference.transformer_net((8, 12, 16), 2)
   with torch.no_grad():  # non-trivial instance-norm affine parameters
     for m in net.modules():
       if isinstance(m, torch.nn.InstanceNorm2d):
@@ -91,7 +32,7 @@ def test_transform_net_and_pth_conversion_equal_pytorch_examples():
 def test_pth_file_reads_without_torch_and_stylises(tmp_path):
   torch = pytest.importorskip('torch')
   torch.manual_seed(1)
-  net = _torch_transformer_net(torch, (4, 8, 8), 1)
+  net = torch_reference.transformer_net((4, 8, 8), 1)
   torch.save(net.state_dict(), tmp_path / 'mosaic.pth')
   stylist = apply.load(tmp_path / 'mosaic.pth')
   img = np.random.default_rng(1).uniform(size=(30, 50, 3)).astype(np.float32)
