@@ -2,6 +2,8 @@
 
 import ml_collections
 
+from experiments.configs.gan_common import apply_variants  # noqa: F401  (shared helper)
+
 
 def image_data(kind='tfds', name='coco/2017', crop=256, resize=256) -> ml_collections.ConfigDict:
   """Random crops from a TFDS image dataset or a local image folder."""
@@ -58,12 +60,4 @@ def local_folder(c: ml_collections.ConfigDict, path: str = '') -> ml_collections
   """Content images from a local folder (set --config.data.path)."""
   c.data.kind = 'folder'
   c.data.path = path
-  return c
-
-
-def apply_variants(c, arg, variants: dict):
-  for name in [a.strip() for a in (arg or '').split(',') if a.strip()]:
-    if name not in variants:
-      raise ValueError(f'unknown variant {name!r}; choose from {", ".join(variants)}')
-    variants[name](c)
   return c

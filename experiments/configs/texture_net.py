@@ -10,7 +10,7 @@ and LeakyReLU, joined coarse to fine by upsampling + normalisation + concatenati
 relu2_1, relu3_1, relu4_1, relu5_1 (Gatys et al. 2015). The optimiser settings here
 (Adam 1e-2, batch 4) are this codebase's choice, not taken from the paper.
 
-VARIANTS: cpu (128 px, 600 steps, HED's VGG-16), hed, smoke (tests).
+VARIANTS: cpu (128 px, 300 steps, HED's VGG-16), hed, smoke (tests).
 """
 
 from experiments.configs import fast_common
@@ -38,10 +38,10 @@ def get_config(arg=None):
     c.loss.style_layers = 'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1'
     c.texture_size = 128
     c.style_size = 128
-    c.train.num_steps = 600
-    c.checkpoint.every = 200
+    c.train.num_steps = 300
+    c.checkpoint.every = 100
     c.log.every = 25
-    c.log.sample_every = 200
+    c.log.sample_every = 100
 
   def hed(c):
     c.weights = 'hed_vgg16'

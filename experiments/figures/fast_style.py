@@ -89,6 +89,7 @@ def heldout(a):
         'lbfgs_loss_by_iteration': {str(i): trace[i - 1] for i in (1, 10, 20, 50, 100, 200, 300)
                                     if i <= len(trace)},
         'lbfgs_iterations_to_reach_network_loss': reach,
+        'lbfgs_trace': [round(v, 3) for v in trace],
         'lbfgs_iterations_run': len(trace), 'lbfgs_seconds': round(lbfgs_seconds, 1),
         'network_seconds_incl_compile': round(net_seconds, 2)})
     print(json.dumps(records[-1]), flush=True)
