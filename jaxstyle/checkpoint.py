@@ -19,7 +19,8 @@ from jaxstyle.errors import ConfigError, OutputError
 
 # Keys that may change between a run and its resumption (training length, logging).
 RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'parallel.',
-                     'data.path', 'data.tfds_data_dir', 'data.download')
+                     'data.path', 'data.tfds_data_dir', 'data.download', 'style_data.path',
+                     'style_data.tfds_data_dir', 'style_data.download', 'weights_path')
 
 
 def flatten(d, prefix=''):

@@ -47,12 +47,14 @@ class ReflectConv(nn.Module):
   kernel: int
   stride: int = 1
   use_bias: bool = True
+  bias_init: float = 0.0
 
   @nn.compact
   def __call__(self, x):
     x = reflect_pad(x, self.kernel // 2)
     return nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
-                   padding='VALID', use_bias=self.use_bias)(x)
+                   padding='VALID', use_bias=self.use_bias,
+                   bias_init=nn.initializers.constant(self.bias_init))(x)
 
 
 def normed_conv(features: int, kernel: int, stride: int = 1) -> ReflectConv:
@@ -89,7 +91,10 @@ class TransformNet(nn.Module):
       initialised network outputs values of about +-1 on that scale, i.e. a nearly
       black image, rather than +-1 on the [0, 1] scale: a wild image whose style loss
       is ~1e4 times larger and costs the first hundreds of steps. The interface is
-      RGB [0, 1] either way.
+      RGB [0, 1] either way. The last convolution's bias starts at mid-gray
+      (0.5 x pixel_scale): otherwise Adam, moving each weight by ~lr per step, needs
+      a hundred or more steps just to lift the output from black to the content's
+      brightness. (An initialisation choice only; converted weights replace it.)
   """
   widths: Sequence[int] = (32, 64, 128)
   num_residual: int = 5
@@ -112,7 +117,7 @@ class TransformNet(nn.Module):
       h = ResidualBlock(w3)(h)
     h = nn.relu(instance_norm()(normed_conv(w2, 3)(upsample2x(h))))
     h = nn.relu(instance_norm()(normed_conv(w1, 3)(upsample2x(h))))
-    y = ReflectConv(3, 9)(h)
+    y = ReflectConv(3, 9, bias_init=0.5 * self.pixel_scale if self.output == 'linear' else 0.0)(h)
     if self.output == 'tanh':
       return 0.5 * (jnp.tanh(y) + 1.0)
     return y / self.pixel_scale
