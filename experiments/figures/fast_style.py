@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import images, stylize, weights
+from jaxstyle import images, samples, stylize, weights
 from jaxstyle.feedforward import apply, modelfile, nets
 from jaxstyle.feedforward import train as ff
 from jaxstyle.logging import write_json
@@ -115,9 +115,11 @@ def texture(a):
     side = a.size * scale
     t0 = time.time()
     x = sampler.sample(a.num_samples, (side, side), seed=a.seed)
-    rows.append({'side': side, 'seconds_incl_compile': round(time.time() - t0, 2)})
-    for i, img in enumerate(x):
-      images.save(Path(a.out) / f'texture_{side}px_{i}.png', img)
+    rows.append({'side': side, 'num_samples': len(x), 'seed': a.seed,
+                 'seconds_incl_compile': round(time.time() - t0, 2),
+                 'file': f'texture_{side}px.png'})
+    images.save(Path(a.out) / f'texture_{side}px.png', samples.image_grid(x, (0.0, 1.0),
+                                                                          columns=len(x)))
   source = model.meta['config']['style_image']
   result = {'command': 'python -m experiments.figures.fast_style texture ' + ' '.join(a.argv),
             'hardware': _hardware(), 'model_step': model.meta.get('step'),
