@@ -183,7 +183,8 @@ def speed(a):
     rows.append(row)
   result = {'command': 'python -m experiments.figures.fast_style speed ' + ' '.join(a.argv),
             'hardware': _hardware(), 'note': 'ms per image, batch 1, best of 2 after a warm-up '
-            f'call; Gatys: {a.timed_iterations} timed L-BFGS iterations x {a.gatys_iterations}',
+            f'call; Gatys: L-BFGS iterations 2..{1 + a.timed_iterations} timed (the first has '
+            f'extra line-search evaluations), per-iteration time x {a.gatys_iterations}',
             'rows': rows}
   write_json(Path(a.out) / 'speed.json', result)
 
