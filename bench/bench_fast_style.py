@@ -3,7 +3,8 @@
     python bench/bench_fast_style.py [--size 512] [--batches 1 8] [--train-size 256] \
         [--train-batch 4] [--repeats 3] [--out bench/results/fast_style_2core_cpu.json]
 
-Stylisation: forward passes of the full-width network (32, 64, 128; 5 residual blocks)
+Stylisation: forward passes (jaxstyle's inference kernels, ``conv_impl='auto'``) of the
+full-width network (32, 64, 128; 5 residual blocks)
 at SIZE x SIZE for each batch size, the same weights on both sides (jaxstyle's
 parameters loaded into pytorch/examples' TransformerNet layout).
 Training step: network forward + backward, VGG-16 (up to relu4_3, the same weights) on
@@ -57,19 +58,19 @@ def torch_net_with(params_state: dict):
   return net
 
 
-def matched_nets(seed=0):
+def matched_nets(seed=0, inference=False):
   """The torch net with random init, and the same weights as a jaxstyle TransformNet."""
   import torch
   torch.manual_seed(seed)
   tnet = torch_reference.transformer_net()
   model = convert.from_state_dict({k: v.numpy() for k, v in tnet.state_dict().items()})
-  jnet = nets.TransformNet()
+  jnet = nets.TransformNet(conv_impl='auto' if inference else 'xla')
   return tnet, jnet, model.variables['params']
 
 
 def stylise_times(size: int, batches, repeats: int) -> list:
   import torch
-  tnet, jnet, params = matched_nets()
+  tnet, jnet, params = matched_nets(inference=True)
   tnet.eval()
   apply = jax.jit(jnet.apply)
   rows = []

@@ -27,11 +27,13 @@ from jaxstyle.feedforward import convert, modelfile, nets
 from jaxstyle.feedforward.train import Encoder, frozen_variables
 
 
-def build_net(kind: str, net: dict, axis_name: str | None = None):
-  """The Flax module of a model kind from its constructor arguments."""
+def build_net(kind: str, net: dict, axis_name: str | None = None, inference: bool = False):
+  """The Flax module of a model kind from its constructor arguments (``inference``: the
+  fastest forward kernels, which are not meant to be differentiated)."""
   if kind == 'johnson':
     return nets.TransformNet(widths=tuple(net['widths']), num_residual=int(net['num_residual']),
-                             output=net['output'], pixel_scale=float(net.get('pixel_scale', 1)))
+                             output=net['output'], pixel_scale=float(net.get('pixel_scale', 1)),
+                             conv_impl='auto' if inference else 'xla')
   if kind == 'texture':
     return nets.TextureNet(num_scales=int(net['num_scales']),
                            channels_per_scale=int(net['channels_per_scale']),
@@ -79,7 +81,7 @@ class _Base:
       raise ConfigError('bucket and max_batch must be >= 1')
     self.model, self.bucket, self.max_batch = model, bucket, max_batch
     self.kind = model.kind
-    self.net = build_net(model.kind, model.net)
+    self.net = build_net(model.kind, model.net, inference=True)
     self.variables = jax.tree.map(jnp.asarray, {'params': model.variables['params'],
                                                 **model.variables.get('model_state', {})})
 

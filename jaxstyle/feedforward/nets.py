@@ -55,7 +55,10 @@ CONV_IMPLS = ('auto', 'xla', 'kn2row')
 
 
 def choose_impl(kernel: int, stride: int, c_in: int, c_out: int) -> str:
-  """'auto': kn2row where XLA:CPU's direct convolution is slow, few output channels for
+  """For inference only: autodiff of kn2row's shifted slices materialises one padded copy
+  of the k*k-tap buffer per tap (81 for a 9x9 kernel), so training keeps XLA's kernels.
+
+  'auto': kn2row where XLA:CPU's direct convolution is slow, few output channels for
   the kernel size (measured at 256 px on a 2-core x86 CPU: 9x9 32->3 400 -> 74 ms, the
   upsampling convs 3x3 64->32 115 -> 70 ms and 128->64 112 -> 45 ms); XLA's
   convolution everywhere else. (An im2col form for the 9x9 conv from RGB was slower
@@ -119,8 +122,8 @@ class ReflectConv(nn.Module):
                  self.impl, name='Conv_0')(x)
 
 
-def normed_conv(features: int, kernel: int, stride: int = 1) -> ReflectConv:
-  return ReflectConv(features, kernel, stride, use_bias=False)
+def normed_conv(features: int, kernel: int, stride: int = 1, impl: str = 'xla') -> ReflectConv:
+  return ReflectConv(features, kernel, stride, use_bias=False, impl=impl)
 
 
 def instance_norm(use_bias: bool = True):
@@ -130,13 +133,14 @@ def instance_norm(use_bias: bool = True):
 
 class ResidualBlock(nn.Module):
   features: int
+  conv_impl: str = 'xla'
 
   @nn.compact
   def __call__(self, x):
-    h = nn.relu(instance_norm()(normed_conv(self.features, 3)(x)))
+    h = nn.relu(instance_norm()(normed_conv(self.features, 3, impl=self.conv_impl)(x)))
     # No shift here: the residual stream reaches the next normalisation only through
     # convolutions and sums, so a per-channel constant added to it is cancelled there.
-    h = instance_norm(use_bias=False)(normed_conv(self.features, 3)(h))
+    h = instance_norm(use_bias=False)(normed_conv(self.features, 3, impl=self.conv_impl)(h))
     return x + h
 
 
@@ -162,6 +166,7 @@ class TransformNet(nn.Module):
   num_residual: int = 5
   output: str = 'linear'
   pixel_scale: float = 255.0
+  conv_impl: str = 'xla'   # 'auto' for inference (jaxstyle.feedforward.apply), see choose_impl
 
   @nn.compact
   def __call__(self, x_BHWC):
@@ -172,14 +177,16 @@ class TransformNet(nn.Module):
                         f'(jaxstyle.feedforward.apply pads images to size buckets)')
     w1, w2, w3 = self.widths
     h = x_BHWC * self.pixel_scale
-    h = nn.relu(instance_norm()(normed_conv(w1, 9)(h)))
-    h = nn.relu(instance_norm()(normed_conv(w2, 3, 2)(h)))
-    h = nn.relu(instance_norm()(normed_conv(w3, 3, 2)(h)))
+    impl = self.conv_impl
+    h = nn.relu(instance_norm()(normed_conv(w1, 9, impl=impl)(h)))
+    h = nn.relu(instance_norm()(normed_conv(w2, 3, 2, impl=impl)(h)))
+    h = nn.relu(instance_norm()(normed_conv(w3, 3, 2, impl=impl)(h)))
     for _ in range(self.num_residual):
-      h = ResidualBlock(w3)(h)
-    h = nn.relu(instance_norm()(normed_conv(w2, 3)(upsample2x(h))))
-    h = nn.relu(instance_norm()(normed_conv(w1, 3)(upsample2x(h))))
-    y = ReflectConv(3, 9, bias_init=0.5 * self.pixel_scale if self.output == 'linear' else 0.0)(h)
+      h = ResidualBlock(w3, impl)(h)
+    h = nn.relu(instance_norm()(normed_conv(w2, 3, impl=impl)(upsample2x(h))))
+    h = nn.relu(instance_norm()(normed_conv(w1, 3, impl=impl)(upsample2x(h))))
+    y = ReflectConv(3, 9, bias_init=0.5 * self.pixel_scale if self.output == 'linear' else 0.0,
+                    impl=impl)(h)
     if self.output == 'tanh':
       return 0.5 * (jnp.tanh(y) + 1.0)
     return y / self.pixel_scale
