@@ -2,8 +2,9 @@
 
 The run directory is ``experiments.trainloop``'s (config.json, run_info.json,
 metrics.jsonl with d_loss, g_loss, ..., tensorboard/, checkpoints/) with
-samples/step_NNNNNNN.png a fixed-noise sample grid (or 2D scatter) and eval.json, the
-config's evaluation of the final generator.
+samples/step_NNNNNNN.png a fixed-noise sample grid (or 2D scatter), eval.json, the
+config's evaluation of the final generator, and evals.jsonl, the same evaluation every
+eval.every steps (0: only the final one).
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def _sample_figure(trainer, state, z, config, centers=None):
   return samples.image_grid(x, trainer.models.data_range)
 
 
+def _periodic_eval(config, trainer, source, transform):
+  if config.eval.kind == 'none' or not int(config.eval.get('every', 0)):
+    return None
+  from experiments import gan_eval
+  return lambda host_state: gan_eval.evaluate(config, trainer, host_state, source, transform)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str | Path,
         show_progress: bool = True) -> dict:
   parallel.initialize_distributed()
@@ -86,7 +94,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
       preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers),
       bar_keys=('d_loss', 'g_loss'),
       info=dict(data=source.name, params_g=gan_train.count_params(state.g_params),
-                params_d=gan_train.count_params(state.d_params)))
+                params_d=gan_train.count_params(state.d_params)),
+      evaluate=_periodic_eval(config, trainer, source, transform),
+      eval_every=int(config.eval.get('every', 0)))
   try:
     state, info, writer, ckpt = trainloop.train(config, workdir, job, info, start_time,
                                                 show_progress)

@@ -7,10 +7,11 @@ steps and owns the run directory's common parts:
   metrics.jsonl    {"step", <metrics>..., steps_per_sec}: interval means every log.every
   tensorboard/     the same scalars as TensorBoard events (tensorboardX, no TensorFlow)
   samples/step_NNNNNNN.png   the task's preview figure every log.sample_every steps
+  evals.jsonl      {"step", <evaluation numbers>...} every eval.every steps (if the task has one)
   checkpoints/     Orbax checkpoints of the full state (async, the latest checkpoint.keep)
 
 Resumption: a workdir with checkpoints resumes from the latest one (after checking the
-config fingerprint); metric rows written after it are dropped. Ctrl-C and SIGTERM
+config fingerprint); metric and evaluation rows written after it are dropped. Ctrl-C and SIGTERM
 checkpoint the last completed step; a non-finite metric stops the run naming the step,
 and the checkpoints never hold it. Only process 0 writes files other than checkpoints.
 """
@@ -46,6 +47,8 @@ class Job:
     preview: ``preview(host_state) -> RGB image`` saved under samples/ (or None).
     bar_keys: metrics shown on the progress bar.
     info: task-specific entries for run_info.json (data name, parameter counts, ...).
+    evaluate: ``evaluate(host_state) -> dict`` of numbers logged to evals.jsonl every
+      ``eval_every`` steps (0: never), for "best over training" in sweep tables.
   """
   state: Any
   step_fn: Callable
@@ -54,6 +57,8 @@ class Job:
   preview: Callable[[Any], np.ndarray] | None = None
   bar_keys: tuple[str, ...] = ()
   info: dict = dataclasses.field(default_factory=dict)
+  evaluate: Callable[[Any], dict] | None = None
+  eval_every: int = 0
 
 
 def check_finite(pending: list) -> list:
@@ -75,6 +80,13 @@ def truncate_metrics(path: Path, last_step: int) -> None:
   keep = [line for line in path.read_text().splitlines()
           if line.strip() and json.loads(line)['step'] <= last_step]
   fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
+
+
+def _append_eval(path: Path, step: int, result: dict) -> None:
+  row = {'step': step, **{k: v for k, v in result.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+  with open(path, 'a') as f:
+    f.write(json.dumps(row) + '\n')
 
 
 def finish(workdir: Path, info: dict, status: str, start_time: float, writer=None) -> dict:
@@ -117,6 +129,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
     info.update(status='running', start_step=start_step, num_steps=num_steps, **job.info)
     write_json(workdir / 'run_info.json', info)
     truncate_metrics(workdir / 'metrics.jsonl', start_step)
+    truncate_metrics(workdir / 'evals.jsonl', start_step)
     writer = MetricWriter(workdir, tensorboard=bool(config.log.tensorboard))
 
   state = job.step_fn.put_state(state)
@@ -163,6 +176,8 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
           done % int(config.log.sample_every) == 0 or done == num_steps):
         images.save(workdir / 'samples' / f'step_{done:07d}.png',
                     job.preview(parallel.host_local(state)))
+      if is_main and job.evaluate is not None and job.eval_every and done % job.eval_every == 0:
+        _append_eval(workdir / 'evals.jsonl', done, job.evaluate(parallel.host_local(state)))
       bar.update(1)
     ckpt.wait(num_steps)
   except KeyboardInterrupt:

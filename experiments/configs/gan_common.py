@@ -39,6 +39,7 @@ def base() -> ml_collections.ConfigDict:
                                          tensorboard=True))
   c.eval = ml_collections.ConfigDict(dict(
       kind='none', num_samples=2500,
+      every=0,                # also evaluate every N steps into evals.jsonl (0: final only)
       validation_subset='', test_subset='', classifier_subset='',
       inception_weights='', num_real=10000, resize='bilinear'))
   return c

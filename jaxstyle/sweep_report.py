@@ -1,0 +1,227 @@
+"""Aggregates a sweep directory: per-cell numbers, mean +- s.e. over seeds, contact sheets.
+
+Everything is read from the directory alone (sweep.json and each run directory), so a
+table or sheet regenerates from the runs without the sweep file or the code that ran them.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from jaxstyle.errors import ConfigError
+
+
+def _lookup(row: dict, key: str):
+  value = row
+  for part in key.split('.'):
+    if not isinstance(value, dict) or part not in value:
+      return None
+    value = value[part]
+  return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def read_metric(run_dir: Path, metric: dict) -> tuple[float | None, float | None]:
+  """(final, best) of one metric in one run directory; None where it is missing."""
+  path = Path(run_dir) / metric['source']
+  if not path.exists():
+    return None, None
+  if path.suffix == '.jsonl':
+    values = []
+    for line in path.read_text().splitlines():
+      if line.strip():
+        v = _lookup(json.loads(line), metric['key'])
+        if v is not None and math.isfinite(v):
+          values.append(float(v))
+    if not values:
+      return None, None
+    scale = metric.get('scale', 1.0)
+    best = min(values) if metric['mode'] == 'min' else max(values)
+    return values[-1] * scale, best * scale
+  v = _lookup(json.loads(path.read_text()), metric['key'])
+  return (None, None) if v is None else (float(v) * metric.get('scale', 1.0),) * 2
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float | None]:
+  """Mean and standard error of the mean (sample std / sqrt(n)); s.e. is None for n = 1."""
+  x = np.asarray(values, np.float64)
+  if len(x) == 1:
+    return float(x[0]), None
+  return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def _status(root: Path, name: str) -> str:
+  state = root / 'claims' / f'{name}.json'
+  return json.loads(state.read_text())['status'] if state.exists() else 'pending'
+
+
+def collect(root: str | Path) -> tuple[dict, list[dict]]:
+  """(sweep.json, one row per cell: name, labels, seed, status, wall time, metrics)."""
+  root = Path(root)
+  if not (root / 'sweep.json').exists():
+    raise ConfigError(f'{root} has no sweep.json: give the --dir of a sweep that was run')
+  plan = json.loads((root / 'sweep.json').read_text())
+  rows = []
+  for name, cell in plan['cells'].items():
+    run_dir = root / 'runs' / name
+    info_path = run_dir / 'run_info.json'
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    row = {'name': name, 'labels': cell['labels'], 'seed': cell['seed'],
+           'status': _status(root, name), 'wall_time_s': info.get('wall_time_s'),
+           'hardware': _hardware(info), 'commit': (info.get('git') or {}).get('commit'),
+           'metrics': {}}
+    for m in plan['metrics']:
+      row['metrics'][m['name']] = read_metric(run_dir, m)
+    rows.append(row)
+  return plan, rows
+
+
+def _hardware(info: dict) -> str | None:
+  if 'device_kind' not in info:
+    return None
+  devices = len(info.get('devices', [])) or 1
+  return f'{devices} x {info["device_kind"]}, {info.get("cpu_count")} CPU cores'
+
+
+def aggregate(plan: dict, rows: Sequence[dict]) -> list[dict]:
+  """One group per grid point (labels), over its finished seeds, in sweep order."""
+  groups: dict[tuple, dict] = {}
+  for row in rows:
+    key = tuple(row['labels'].get(a) for a in plan['axes'])
+    g = groups.setdefault(key, {'labels': dict(row['labels']), 'cells': [], 'seeds': []})
+    g['cells'].append(row['name'])
+    if row['status'] == 'done':
+      g['seeds'].append(row)
+  out = []
+  for g in groups.values():
+    done = g['seeds']
+    entry = {'labels': g['labels'], 'num_cells': len(g['cells']), 'num_done': len(done),
+             'seeds': [r['seed'] for r in done], 'metrics': {}}
+    for m in plan['metrics']:
+      for which, index in (('final', 0), ('best', 1)):
+        values = [r['metrics'][m['name']][index] for r in done
+                  if r['metrics'][m['name']][index] is not None]
+        entry['metrics'][f'{m["name"]}.{which}'] = mean_se(values) + (len(values),) \
+            if values else None
+    walls = [r['wall_time_s'] for r in done if r['wall_time_s'] is not None]
+    entry['wall_time_s'] = float(np.mean(walls)) if walls else None
+    out.append(entry)
+  return out
+
+
+def format_mean_se(stat, digits: int = 3) -> str:
+  if stat is None:
+    return 'n/a'
+  mean, se, _ = stat
+  if se is None:
+    return f'{mean:.{digits}g}'
+  return f'{mean:.{digits}g} ± {se:.2g}'
+
+
+def markdown(plan: dict, groups: Sequence[dict], rows: Sequence[dict],
+             columns: Sequence[str] | None = None) -> str:
+  """The table: one line per grid point, final and best of each metric as mean ± s.e."""
+  axes = list(plan['axes'])
+  metric_cols = columns or [f'{m["name"]}.{w}' for m in plan['metrics'] for w in ('final', 'best')]
+  header = axes + ['seeds'] + metric_cols + ['wall time / run']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for g in groups:
+    wall = f'{g["wall_time_s"]:.0f} s' if g['wall_time_s'] is not None else 'n/a'
+    seeds = f'{g["num_done"]}/{g["num_cells"]}'
+    cells = [g['labels'][a] for a in axes] + [seeds] + \
+        [format_mean_se(g['metrics'].get(c)) for c in metric_cols] + [wall]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  unfinished = [f'{r["name"]} ({r["status"]})' for r in rows if r['status'] != 'done']
+  if unfinished:
+    lines += ['', 'Not in the table (not finished): ' + ', '.join(unfinished) + '.']
+  return '\n'.join(lines) + '\n'
+
+
+def _font(size: int):
+  try:
+    return ImageFont.load_default(size=size)
+  except TypeError:  # Pillow < 10.1: a fixed bitmap font
+    return ImageFont.load_default()
+
+
+def _fit(path: Path, tile: int) -> Image.Image:
+  with Image.open(path) as img:
+    img = img.convert('RGB')
+    img.thumbnail((tile, tile), Image.LANCZOS)
+    canvas = Image.new('RGB', (tile, tile), 'white')
+    canvas.paste(img, ((tile - img.width) // 2, (tile - img.height) // 2))
+    return canvas
+
+
+def image_of(run_dir: Path, pattern: str) -> Path | None:
+  """The run's file for the sheet: ``pattern`` may be a glob (the last match in order)."""
+  matches = sorted(glob.glob(str(Path(run_dir) / pattern)))
+  return Path(matches[-1]) if matches else None
+
+
+def contact_sheet(root: str | Path, plan: dict, rows: Sequence[dict], tile: int = 160,
+                  seed: int | None = None) -> Image.Image:
+  """The grid as images: rows = first axis, columns = the other axes (one seed).
+
+  With one axis the labels run along a single row; missing runs are left grey.
+  """
+  root = Path(root)
+  if not plan.get('image'):
+    raise ConfigError(f'sweep {plan["name"]} names no image per run (Sweep.image); '
+                      f'it has a table only')
+  axes = list(plan['axes'])
+  seed = plan['seeds'][0] if seed is None else seed
+  chosen = [r for r in rows if r['seed'] == seed]
+  if len(axes) >= 2:
+    row_axis, col_axes = axes[0], axes[1:]
+  else:
+    row_axis, col_axes = None, axes
+  row_labels = list(plan['axes'][row_axis]) if row_axis else ['']
+  col_keys = []
+  for r in chosen:
+    key = tuple(r['labels'][a] for a in col_axes)
+    if key not in col_keys:
+      col_keys.append(key)
+  font = _font(max(11, tile // 11))
+  measure = ImageDraw.Draw(Image.new('RGB', (1, 1)))
+
+  def text_size(s):
+    left, top, right, bottom = measure.textbbox((0, 0), s, font=font)
+    return right - left, bottom - top
+
+  col_text = [', '.join(f'{a}={l}' for a, l in zip(col_axes, key)) for key in col_keys]
+  row_text = [f'{row_axis}={l}' if row_axis else '' for l in row_labels]
+  pad = 6
+  left = max([text_size(t)[0] for t in row_text] + [0]) + 2 * pad
+  line_h = text_size('Ag')[1] + pad
+  top = line_h + 2 * pad
+  width = left + len(col_keys) * (tile + pad) + pad
+  height = top + len(row_labels) * (tile + pad) + line_h + pad
+  sheet = Image.new('RGB', (width, height), 'white')
+  draw = ImageDraw.Draw(sheet)
+  for j, t in enumerate(col_text):
+    w, _ = text_size(t)
+    x = left + j * (tile + pad)
+    draw.text((x + max(0, (tile - w) // 2), pad), t, fill='black', font=font)
+  by_labels = {tuple(r['labels'][a] for a in axes): r for r in chosen}
+  for i, rl in enumerate(row_labels):
+    y = top + i * (tile + pad)
+    draw.text((pad, y + tile // 2 - line_h // 2), row_text[i], fill='black', font=font)
+    for j, key in enumerate(col_keys):
+      x = left + j * (tile + pad)
+      labels = ((rl,) if row_axis else ()) + key
+      r = by_labels.get(labels)
+      path = image_of(root / 'runs' / r['name'], plan['image']) if r and \
+          r['status'] == 'done' else None
+      if path is None:
+        draw.rectangle([x, y, x + tile - 1, y + tile - 1], fill=(200, 200, 200))
+      else:
+        sheet.paste(_fit(path, tile), (x, y))
+  draw.text((pad, height - line_h), f'{plan["name"]} (seed {seed})', fill=(90, 90, 90), font=font)
+  return sheet
