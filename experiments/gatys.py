@@ -57,6 +57,47 @@ def settings_from_config(config: ml_collections.ConfigDict) -> stylize.Settings:
       init_noise_seed=int(config.seed))
 
 
+def _mask(spec: str, key: str, like: np.ndarray | None) -> np.ndarray:
+  mask = images.load(spec, key).mean(-1)
+  if like is not None:
+    (h, w), (lh, lw) = mask.shape, like.shape[:2]
+    if abs(h / w - lh / lw) > 0.02 * lh / lw:
+      raise ConfigError(f'{key}: {spec} is {w}x{h} px but its image is {lw}x{lh}; draw the '
+                        f'mask on that image (same aspect ratio)')
+  return mask
+
+
+def regions_from_config(config, content, styles) -> list[stylize.Region]:
+  """The Regions of ``content_masks`` / ``region_styles`` / ``style_masks`` (or none)."""
+  masks = _split(config.content_masks)
+  if not masks:
+    if _split(config.region_styles) or _split(config.style_masks):
+      raise ConfigError('region_styles and style_masks need content_masks (one mask per region)')
+    return []
+  if content is None:
+    raise ConfigError('content_masks need a content image (spatial control of style transfer)')
+  if config.region_styles:
+    try:
+      which = [int(t) for t in _split(config.region_styles)]
+    except ValueError:
+      raise ConfigError(f'region_styles must be comma-separated integers, '
+                        f'got {config.region_styles!r}') from None
+  else:
+    which = list(range(len(masks))) if len(styles) == len(masks) else [0] * len(masks)
+  style_masks = [t.strip() for t in str(config.style_masks).split(',')] \
+      if config.style_masks else [''] * len(masks)
+  if len(which) != len(masks) or len(style_masks) != len(masks):
+    raise ConfigError(f'{len(masks)} content_masks need as many region_styles and style_masks '
+                      f'entries, got {len(which)} and {len(style_masks)}')
+  regions = []
+  for m, i, sm in zip(masks, which, style_masks):
+    if not 0 <= i < len(styles):
+      raise ConfigError(f'region_styles: {i} is not a style image index (0..{len(styles) - 1})')
+    regions.append(stylize.Region(_mask(m, 'content_masks', content), i,
+                                  _mask(sm, 'style_masks', styles[i]) if sm else None))
+  return regions
+
+
 def _check_workdir(workdir: Path) -> None:
   check_writable(workdir)
   if (workdir / 'metrics.jsonl').exists() or (workdir / 'final.png').exists():
@@ -91,7 +132,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
       stylizer, content, styles, blend=_floats(config.style_blend_weights, 'style_blend_weights'),
       image_size=int(config.image_size), num_scales=int(config.num_scales),
       style_scale=float(config.style_scale), preserve_colors=config.preserve_colors,
-      init_image=init_image)
+      init_image=init_image, regions=regions_from_config(config, content, styles),
+      guide_mode=config.guide_mode)
 
   workdir.mkdir(parents=True, exist_ok=True)
   write_json(workdir / 'config.json', json.loads(config.to_json_best_effort()))

@@ -66,6 +66,30 @@ def style_layer_loss(f_BHWC: jax.Array, target_gram_BCC: jax.Array, form: str) -
   return jnp.mean(diff ** 2)
 
 
+def guided_gram(f_BHWC: jax.Array, guides_RHW: jax.Array) -> jax.Array:
+  """Guided Gram matrices (Gatys et al. 2017, eq. 6): ``(T_r F)^T (T_r F) / sum T_r^2``.
+
+  One (C, C) matrix per guidance channel r (batch 1). Dividing by the guide's mass, not
+  by H*W, makes a region's matrix a per-position average, so a small region of the
+  output and a whole style image compare at the same scale.
+  """
+  guided_RHWC = f_BHWC[0][None] * guides_RHW[..., None]
+  r, h, w, c = guided_RHWC.shape
+  mass_R = jnp.sum(guides_RHW ** 2, axis=(1, 2))
+  return _gram_BMC(guided_RHWC.reshape(r, h * w, c)) / mass_R[:, None, None]
+
+
+def guided_style_layer_loss(f_BHWC: jax.Array, guides_RHW: jax.Array,
+                            target_grams_RCC: jax.Array, form: str) -> jax.Array:
+  """Spatially controlled style loss: the sum over regions of ``style_layer_loss``
+  between the output's guided Gram matrix and that region's target."""
+  c = f_BHWC.shape[-1]
+  diff = guided_gram(f_BHWC, guides_RHW) - target_grams_RCC
+  if form == 'sum':
+    return jnp.sum(diff ** 2) / (4.0 * c * c)
+  return jnp.sum(jnp.mean(diff ** 2, axis=(1, 2)))
+
+
 def tv_loss(x_BHWC: jax.Array, form: str) -> jax.Array:
   """Total variation: squared differences of vertical and horizontal neighbours."""
   dy = x_BHWC[:, 1:, :, :] - x_BHWC[:, :-1, :, :]

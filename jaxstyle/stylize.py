@@ -4,7 +4,8 @@ The image is optimised in the input space of the VGG weights (Caffe BGR, 0..255,
 mean subtracted) against content features and blended style Gram matrices.
 ``Stylizer`` is the reusable core: targets, a jitted objective and the optimisers.
 ``stylize`` adds what users of neural-style rely on: several style images with
-blend weights, style scale, colour preservation and coarse-to-fine scales.
+blend weights, style scale, colour preservation, coarse-to-fine scales, and spatial
+control with guided Gram matrices (a style per region; Gatys et al. 2017).
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from jaxstyle.weights import LoadedWeights
 OPTIMIZERS = ('lbfgs', 'adam', 'lbfgs_optax')
 INITS = ('content', 'noise', 'style', 'image')
 PRESERVE_COLORS = ('none', 'luminance', 'color_match')
+GUIDE_MODES = ('simple', 'inside')
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+  """Spatial control: in the output region ``mask`` (H x W, values in [0, 1]) the style
+  is style image number ``style``, or only its part under ``style_mask`` if given."""
+  mask: np.ndarray
+  style: int = 0
+  style_mask: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +100,17 @@ def resolve_layer_weights(spec, layers: Sequence[str]) -> tuple[float, ...]:
 
 class Targets(NamedTuple):
   content: dict    # layer -> content features (1, h, w, c)
-  style: dict      # layer -> blended normalised Gram matrix (1, c, c)
+  style: dict      # layer -> blended normalised Gram matrix (1, c, c), or one per region (R, c, c)
+  guides: dict = {}  # layer -> the regions' guidance channels at that layer (R, h, w)
+
+
+def layer_guide(mask_HW, size_hw, mode: str) -> jax.Array:
+  """A region mask at a layer's resolution: 'simple' downsamples it (Gatys et al. 2017);
+  'inside' keeps only positions whose whole footprint lies inside the region."""
+  m = jax.image.resize(jnp.asarray(mask_HW, jnp.float32), tuple(size_hw), 'linear',
+                       antialias=True)
+  m = jnp.clip(m, 0.0, 1.0)
+  return (m >= 0.99).astype(jnp.float32) if mode == 'inside' else m
 
 
 def min_side(layers: Sequence[str]) -> int:
@@ -136,14 +157,26 @@ class Stylizer:
   def _features_impl(self, variables, x, layers):
     return self.model.apply(variables, x, layers)
 
-  def targets(self, content_rgb, style_rgbs: Sequence, blend: Sequence[float]) -> Targets:
-    """Content features and the blend-weighted average of the style Gram matrices."""
+  def layer_shapes(self, size_hw, layers: Sequence[str]) -> dict:
+    """(h, w) of each layer's feature map for an input of ``size_hw``."""
+    x = jax.ShapeDtypeStruct((1, *size_hw, 3), jnp.float32)
+    shapes = jax.eval_shape(lambda v, x: self._features_impl(v, x, tuple(layers)),
+                            self.variables, x)
+    return {layer: tuple(shapes[layer].shape[1:3]) for layer in layers}
+
+  def targets(self, content_rgb, style_rgbs: Sequence, blend: Sequence[float],
+              regions: Sequence[Region] = (), guide_mode: str = 'simple',
+              output_hw=None) -> Targets:
+    """Content features and the blend-weighted average of the style Gram matrices, or,
+    with ``regions``, one guided Gram matrix per region and the output's guides."""
     s = self.settings
     content = {}
     if content_rgb is not None and s.content_weight > 0:
       check_size(content_rgb.shape[:2], s.content_layers, 'content image')
       content = self._features(self.variables, self.preprocess(content_rgb),
                                tuple(s.content_layers))
+    if regions:
+      return self._guided_targets(content, style_rgbs, regions, guide_mode, output_hw)
     total = float(sum(blend))
     style = {}
     for rgb, b in zip(style_rgbs, blend):
@@ -153,6 +186,32 @@ class Stylizer:
         g = losses.gram(feats[layer]) * (b / total)
         style[layer] = style[layer] + g if layer in style else g
     return Targets(content, style)
+
+  def _guided_targets(self, content, style_rgbs, regions, mode, output_hw) -> Targets:
+    s = self.settings
+    feats = []
+    for rgb in style_rgbs:
+      check_size(rgb.shape[:2], s.style_layers, 'style image')
+      feats.append(self._features(self.variables, self.preprocess(rgb), tuple(s.style_layers)))
+    out_shapes = self.layer_shapes(output_hw, s.style_layers)
+    style, guides = {}, {}
+    for layer in s.style_layers:
+      grams, out_guides = [], []
+      for r, region in enumerate(regions):
+        f = feats[region.style][layer]
+        style_guide = jnp.ones(f.shape[1:3]) if region.style_mask is None else \
+            layer_guide(region.style_mask, f.shape[1:3], mode)
+        out_guide = layer_guide(region.mask, out_shapes[layer], mode)
+        for what, g in (('mask', out_guide), ('style mask', style_guide)):
+          if float(jnp.sum(g)) <= 0:
+            raise ImageError(f'region {r + 1}: its {what} is empty at layer {layer} '
+                             f'({g.shape[0]}x{g.shape[1]}); enlarge the region, use '
+                             f"guide_mode='simple', or drop the deeper style layers")
+        grams.append(losses.guided_gram(f, style_guide[None])[0])
+        out_guides.append(out_guide)
+      style[layer] = jnp.stack(grams)
+      guides[layer] = jnp.stack(out_guides)
+    return Targets(content, style, guides)
 
   def _objective(self, x, variables, targets: Targets):
     s = self.settings
@@ -164,8 +223,12 @@ class Stylizer:
       terms[f'content/{layer}'] = losses.content_loss(feats[layer], target, s.loss_form)
       total += s.content_weight * terms[f'content/{layer}']
     for layer, w in zip(s.style_layers, self.layer_weights):
-      terms[f'style/{layer}'] = losses.style_layer_loss(feats[layer], targets.style[layer],
-                                                        s.loss_form)
+      if layer in targets.guides:
+        terms[f'style/{layer}'] = losses.guided_style_layer_loss(
+            feats[layer], targets.guides[layer], targets.style[layer], s.loss_form)
+      else:
+        terms[f'style/{layer}'] = losses.style_layer_loss(feats[layer], targets.style[layer],
+                                                          s.loss_form)
       total += s.style_weight * w * terms[f'style/{layer}']
     if s.tv_weight > 0:
       terms['tv'] = losses.tv_loss(x, s.loss_form)
@@ -305,11 +368,14 @@ class Plan:
   final_content: object  # content at the final size (for colour restoration)
   preserve_colors: str
   init_image: object
+  regions: list = dataclasses.field(default_factory=list)  # per scale: Regions at that size
+  guide_mode: str = 'simple'
 
 
 def prepare(stylizer: Stylizer, content, styles: Sequence, *, blend: Sequence[float] = (),
             image_size: int = 512, num_scales: int = 1, style_scale: float = 1.0,
-            preserve_colors: str = 'none', init_image=None) -> Plan:
+            preserve_colors: str = 'none', init_image=None,
+            regions: Sequence[Region] = (), guide_mode: str = 'simple') -> Plan:
   """Checks every input and resizes the images for each scale; computes nothing else.
 
   Args:
@@ -325,6 +391,9 @@ def prepare(stylizer: Stylizer, content, styles: Sequence, *, blend: Sequence[fl
       chrominance; Gatys et al. 2017), 'color_match' (first give the style images the
       content's colour mean and covariance), or 'none'.
     init_image: RGB image for ``init='image'``.
+    regions: spatial control (Gatys et al. 2017): each Region's output mask gets its own
+      style image (its masks are resized with the images; ``blend`` is then unused).
+    guide_mode: how masks reach each layer's resolution, 'simple' or 'inside'.
   """
   if not styles:
     raise ConfigError('give at least one style image')
@@ -339,13 +408,24 @@ def prepare(stylizer: Stylizer, content, styles: Sequence, *, blend: Sequence[fl
     raise ConfigError(f'style_scale must be > 0, got {style_scale}')
   if image_size < 1 or num_scales < 1:
     raise ConfigError('image_size and num_scales must be >= 1')
+  if guide_mode not in GUIDE_MODES:
+    raise ConfigError(f'guide_mode must be one of {GUIDE_MODES}, got {guide_mode!r}')
+  for r, region in enumerate(regions):
+    if not 0 <= region.style < len(styles):
+      raise ConfigError(f'region {r + 1} uses style image {region.style + 1}, but there are '
+                        f'{len(styles)}; give one style image per region or fix region_styles')
+    for what, m in (('mask', region.mask), ('style mask', region.style_mask)):
+      if m is not None and (np.ndim(m) != 2 or not np.all(np.isfinite(m))
+                            or np.min(m) < 0 or np.max(m) > 1 or np.max(m) == 0):
+        raise ImageError(f'region {r + 1}: the {what} must be a non-empty H x W array in '
+                         f'[0, 1] (a grayscale image, white = inside)')
   s = stylizer.settings
   if s.init == 'image' and init_image is None:
     raise ConfigError("init='image' needs init_image")
   layers = tuple(s.content_layers) + tuple(s.style_layers)
   ref_shape = (content if content is not None else styles[0]).shape[:2]
   sizes = output_sizes(ref_shape, image_size, num_scales)
-  contents, styles_per_scale = [], []
+  contents, styles_per_scale, regions_per_scale = [], [], []
   for k, size in enumerate(sizes):
     check_size(size, layers, f'the output at scale {k + 1} of {num_scales}')
     content_k = images.resize(content, size) if content is not None else None
@@ -360,9 +440,18 @@ def prepare(stylizer: Stylizer, content, styles: Sequence, *, blend: Sequence[fl
       styles_k = [images.match_color(st, content_k) for st in styles_k]
     contents.append(content_k)
     styles_per_scale.append(styles_k)
+    regions_per_scale.append([
+        Region(_resize_mask(rg.mask, size), rg.style,
+               None if rg.style_mask is None else
+               _resize_mask(rg.style_mask, styles_k[rg.style].shape[:2]))
+        for rg in regions])
   final_content = images.resize(content, sizes[-1]) if content is not None else None
   return Plan(sizes, contents, styles_per_scale, blend, final_content, preserve_colors,
-              init_image)
+              init_image, regions_per_scale, guide_mode)
+
+
+def _resize_mask(mask_HW, size_hw) -> jax.Array:
+  return images.resize(jnp.asarray(mask_HW, jnp.float32)[..., None], size_hw)[..., 0]
 
 
 def run(stylizer: Stylizer, plan: Plan,
@@ -381,7 +470,8 @@ def run(stylizer: Stylizer, plan: Plan,
   iteration = 0
   for k, size in enumerate(plan.sizes):
     content_k, styles_k = plan.contents[k], plan.styles[k]
-    targets = stylizer.targets(content_k, styles_k, plan.blend)
+    targets = stylizer.targets(content_k, styles_k, plan.blend,
+                               plan.regions[k] if plan.regions else (), plan.guide_mode, size)
     if x is None:
       x = stylizer.initial_image(size, content_k, styles_k[0], plan.init_image,
                                  s.init_noise_seed)

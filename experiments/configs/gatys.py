@@ -38,6 +38,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.num_scales = 1                      # coarse-to-fine passes (x2 each)
   c.style_scale = 1.0                   # style size relative to the output
   c.preserve_colors = 'none'            # 'none' | 'luminance' | 'color_match'
+  # Spatial control (Gatys et al. 2017): one grayscale mask per output region (white =
+  # inside, drawn on the content image), the style image each region uses (indices into
+  # style_images; default region i -> style i, or all style 0 if there is one), optional
+  # masks selecting each region's part of its style image ('' = the whole image).
+  c.content_masks = ''                  # comma-separated mask images
+  c.region_styles = ''                  # comma-separated style indices, 0-based
+  c.style_masks = ''                    # comma-separated, one per region ('' entries allowed)
+  c.guide_mode = 'simple'               # 'simple' | 'inside'
 
   # Network.
   c.weights = 'keras_vgg19'             # keras_vgg19 | keras_vgg16 | hed_vgg16
