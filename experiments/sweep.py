@@ -114,7 +114,7 @@ class Worker:
     if self.own_cluster:
       for key in _CLUSTER_ENV:
         env.pop(key, None)
-    args = [sys.executable, '-m', 'experiments.main', *cell.args(self.sweep.config, run_dir)]
+    args = [sys.executable, '-m', self.sweep.entry, *cell.args(self.sweep.config, run_dir)]
     log = self.sdir.log_path(cell.name)
     _say(self.name, f'run {cell.name}')
     start = time.time()
@@ -171,7 +171,7 @@ def cmd_run(args) -> int:
   mine = _select(sweeplib.share(cells, host_index, num_hosts), args.only)
   if args.dry_run:
     for cell in mine:
-      print(sweeplib.command(sweep.config, cell, sdir.run_dir(cell.name)))
+      print(sweeplib.command(sweep, cell, sdir.run_dir(cell.name)))
     return 0
   sdir.write_plan(sweep, cells)
   if args.workers > 1:
@@ -190,7 +190,7 @@ def cmd_run(args) -> int:
     _say(name, 'stopped; run the same command again to continue')
     return 130
   _say(name, ', '.join(f'{k.replace("_", " ")} {v}' for k, v in counts.items()))
-  return 1 if counts['failed'] else 0
+  return 1 if counts['failed'] or counts['skipped_failed'] else 0
 
 
 def _spawn_workers(args, root: Path) -> int:

@@ -91,6 +91,7 @@ class Sweep:
   metrics: Sequence[Metric] = ()
   image: str = ''
   description: str = ''
+  entry: str = 'experiments.main'  # the module run as ``python -m ENTRY --config ... --workdir ...``
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,27 +231,28 @@ class SweepDir:
   def write_plan(self, sweep: Sweep, cells: Sequence[Cell]) -> None:
     """Records the cells in sweep.json; a changed cell under an old name is an error."""
     path = self.root / 'sweep.json'
-    entries = {c.name: {'labels': c.labels, 'seed': c.seed, 'overrides': c.overrides,
-                        'command': command(sweep.config, c, self.run_dir(c.name))}
-               for c in cells}
+    entries = [{'name': c.name, 'labels': c.labels, 'seed': c.seed, 'overrides': c.overrides,
+                'command': command(sweep, c, self.run_dir(c.name))} for c in cells]
     if path.exists():
       old = json.loads(path.read_text())
       if old['config'] != sweep.config:
         raise ConfigError(f'{self.root} is a sweep of {old["config"]}, not {sweep.config}; '
                           f'choose another --dir')
-      for name, entry in entries.items():
-        before = old['cells'].get(name)
-        if before is not None and json.loads(json.dumps(before['overrides'])) != \
-            json.loads(json.dumps(entry['overrides'])):
-          raise ConfigError(f'cell {name} in {self.root} was run with other overrides '
-                            f'({before["overrides"]}); the sweep file changed: choose a new '
+      before = {e['name']: e for e in old['cells']}
+      for entry in entries:
+        prior = before.get(entry['name'])
+        if prior is not None and prior['overrides'] != json.loads(json.dumps(entry['overrides'])):
+          raise ConfigError(f'cell {entry["name"]} in {self.root} was run with other overrides '
+                            f'({prior["overrides"]}); the sweep file changed: choose a new '
                             f'--dir, or delete that cell\'s runs/ and claims/ entries')
-      entries = {**old['cells'], **entries}
+      names = {e['name'] for e in entries}
+      entries += [e for e in old['cells'] if e['name'] not in names]  # cells since removed
     for sub in ('runs', 'claims', 'logs'):
       (self.root / sub).mkdir(parents=True, exist_ok=True)
+    # Lists, not dicts, wherever order matters: JSON files here are written key-sorted.
     write_json(path, {'name': sweep.name, 'config': sweep.config,
                       'description': sweep.description,
-                      'axes': {a.name: list(a.values) for a in sweep.axes},
+                      'axes': [{'name': a.name, 'labels': list(a.values)} for a in sweep.axes],
                       'seeds': list(sweep.seeds), 'image': sweep.image,
                       'metrics': [dataclasses.asdict(m) for m in sweep.metrics],
                       'cells': entries})
@@ -294,6 +296,6 @@ class Claim:
     self.release()
 
 
-def command(config: str, cell: Cell, workdir: str | Path) -> str:
+def command(sweep: Sweep, cell: Cell, workdir: str | Path) -> str:
   """The shell command that runs one cell by hand."""
-  return shlex.join(['python', '-m', 'experiments.main', *cell.args(config, workdir)])
+  return shlex.join(['python', '-m', sweep.entry, *cell.args(sweep.config, workdir)])

@@ -68,7 +68,8 @@ def collect(root: str | Path) -> tuple[dict, list[dict]]:
     raise ConfigError(f'{root} has no sweep.json: give the --dir of a sweep that was run')
   plan = json.loads((root / 'sweep.json').read_text())
   rows = []
-  for name, cell in plan['cells'].items():
+  for cell in plan['cells']:
+    name = cell['name']
     run_dir = root / 'runs' / name
     info_path = run_dir / 'run_info.json'
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
@@ -89,11 +90,15 @@ def _hardware(info: dict) -> str | None:
   return f'{devices} x {info["device_kind"]}, {info.get("cpu_count")} CPU cores'
 
 
+def axis_names(plan: dict) -> list[str]:
+  return [a['name'] for a in plan['axes']]
+
+
 def aggregate(plan: dict, rows: Sequence[dict]) -> list[dict]:
   """One group per grid point (labels), over its finished seeds, in sweep order."""
   groups: dict[tuple, dict] = {}
   for row in rows:
-    key = tuple(row['labels'].get(a) for a in plan['axes'])
+    key = tuple(row['labels'].get(a) for a in axis_names(plan))
     g = groups.setdefault(key, {'labels': dict(row['labels']), 'cells': [], 'seeds': []})
     g['cells'].append(row['name'])
     if row['status'] == 'done':
@@ -127,7 +132,7 @@ def format_mean_se(stat, digits: int = 3) -> str:
 def markdown(plan: dict, groups: Sequence[dict], rows: Sequence[dict],
              columns: Sequence[str] | None = None) -> str:
   """The table: one line per grid point, final and best of each metric as mean ± s.e."""
-  axes = list(plan['axes'])
+  axes = axis_names(plan)
   metric_cols = columns or [f'{m["name"]}.{w}' for m in plan['metrics'] for w in ('final', 'best')]
   header = axes + ['seeds'] + metric_cols + ['wall time / run']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
@@ -153,7 +158,9 @@ def _font(size: int):
 def _fit(path: Path, tile: int) -> Image.Image:
   with Image.open(path) as img:
     img = img.convert('RGB')
-    img.thumbnail((tile, tile), Image.LANCZOS)
+    scale = tile / max(img.width, img.height)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                     Image.LANCZOS)
     canvas = Image.new('RGB', (tile, tile), 'white')
     canvas.paste(img, ((tile - img.width) // 2, (tile - img.height) // 2))
     return canvas
@@ -175,14 +182,14 @@ def contact_sheet(root: str | Path, plan: dict, rows: Sequence[dict], tile: int 
   if not plan.get('image'):
     raise ConfigError(f'sweep {plan["name"]} names no image per run (Sweep.image); '
                       f'it has a table only')
-  axes = list(plan['axes'])
+  axes = axis_names(plan)
   seed = plan['seeds'][0] if seed is None else seed
   chosen = [r for r in rows if r['seed'] == seed]
   if len(axes) >= 2:
     row_axis, col_axes = axes[0], axes[1:]
   else:
     row_axis, col_axes = None, axes
-  row_labels = list(plan['axes'][row_axis]) if row_axis else ['']
+  row_labels = plan['axes'][0]['labels'] if row_axis else ['']
   col_keys = []
   for r in chosen:
     key = tuple(r['labels'][a] for a in col_axes)

@@ -1,0 +1,49 @@
+"""A stand-in for experiments.main in sweep-runner tests: same flags, no JAX, fast.
+
+It appends "<cell> <pid> <event>" to the ledger file named by the config, sleeps, and
+writes a run directory shaped like a real one (run_info.json, metrics.jsonl with the
+config's values as successive rows). ``fail`` makes it exit like a user error.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'config', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'run directory')
+
+
+def _ledger(config, workdir: Path, event: str) -> None:
+  with open(config.ledger, 'a') as f:  # O_APPEND: concurrent lines do not interleave
+    f.write(f'{workdir.name} {os.getpid()} {event}\n')
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  workdir = Path(_WORKDIR.value)
+  resumed = (workdir / 'partial').exists()
+  workdir.mkdir(parents=True, exist_ok=True)
+  _ledger(config, workdir, 'resume' if resumed else 'start')
+  (workdir / 'partial').write_text('started\n')
+  time.sleep(config.sleep)
+  if config.fail:
+    print('error: this cell is configured to fail', file=sys.stderr)
+    sys.exit(2)
+  values = [float(v) for v in str(config.series).split(',')]
+  with open(workdir / 'metrics.jsonl', 'w') as f:
+    for step, v in enumerate(values, 1):
+      f.write(json.dumps({'step': step, 'loss': v * config.scale}) + '\n')
+  (workdir / 'run_info.json').write_text(json.dumps(
+      {'status': 'done', 'wall_time_s': 1.5, 'seed': config.seed, 'device_kind': 'cpu',
+       'devices': ['cpu:0'], 'cpu_count': 2, 'git': {'commit': 'abc1234567890'}}))
+  _ledger(config, workdir, 'done')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,416 @@
+"""Sweep runner: expansion and naming, claims, concurrent workers, skip/resume, host
+shares, aggregation against hand-computed numbers, contact sheets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxstyle import sweep as sweeplib
+from jaxstyle import sweep_report
+from jaxstyle.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+STUB_CONFIG = '''
+import ml_collections
+
+def get_config(arg=None):
+  c = ml_collections.ConfigDict()
+  c.task = {task!r}
+  c.seed = 0
+  c.ledger = ''
+  c.sleep = 0.0
+  c.fail = False
+  c.series = '1'
+  c.scale = 1.0
+  return c
+'''
+
+STUB_SWEEP = '''
+from jaxstyle.sweep import Axis, Metric, Sweep
+
+def get_sweep(arg=None):
+  return Sweep(
+      name='stub', config={config!r}, entry='tests.sweep_cell_stub',
+      base={{'ledger': {ledger!r}, 'sleep': {sleep!r}}},
+      axes=[Axis.of('scale', [1.0, 10.0]), Axis('kind', {kinds!r})],
+      seeds={seeds!r}, metrics=[Metric('loss', 'loss', 'metrics.jsonl', 'min')])
+'''
+
+
+def _stub(tmp_path, kinds=None, seeds=(0, 1, 2), sleep=0.0, task='gatys'):
+  config = tmp_path / 'stub_config.py'
+  config.write_text(STUB_CONFIG.format(task=task))
+  ledger = tmp_path / 'ledger.txt'
+  sweep_file = tmp_path / 'stub_sweep.py'
+  kinds = kinds or {'a': {'series': '3,1,2'}, 'b': {'series': '5'}}
+  sweep_file.write_text(STUB_SWEEP.format(config=str(config), ledger=str(ledger), sleep=sleep,
+                                          kinds=kinds, seeds=tuple(seeds)))
+  return sweep_file, ledger, tmp_path / 'sweep'
+
+
+def _run_cli(*args, wait=True):
+  env = {**os.environ, 'PYTHONPATH': str(REPO)}
+  cmd = [sys.executable, '-m', 'experiments.sweep', *map(str, args)]
+  if not wait:
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+  return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _ledger(path):
+  return [line.split() for line in Path(path).read_text().splitlines()] if path.exists() else []
+
+
+# -- expansion ---------------------------------------------------------------------
+
+def test_expansion_names_say_what_differs_and_carry_the_overrides():
+  sweep = sweeplib.Sweep(
+      name='t', config='experiments/configs/gatys.py', base={'image_size': 64},
+      axes=[sweeplib.Axis.of('style_weight', [1e-3, 10.0], name='sw'),
+            sweeplib.Axis('init', {'content': {'init': 'content'},
+                                   'noise-s1': {'init': 'noise', 'tv_weight': 1.0}}),
+            sweeplib.Axis.of('weights_verify', [True])],
+      seeds=(0, 7))
+  cells = sweeplib.expand(sweep)
+  assert [c.name for c in cells] == [
+      'sw=0.001__init=content__weights_verify=on__seed=0',
+      'sw=0.001__init=content__weights_verify=on__seed=7',
+      'sw=0.001__init=noise-s1__weights_verify=on__seed=0',
+      'sw=0.001__init=noise-s1__weights_verify=on__seed=7',
+      'sw=10__init=content__weights_verify=on__seed=0',
+      'sw=10__init=content__weights_verify=on__seed=7',
+      'sw=10__init=noise-s1__weights_verify=on__seed=0',
+      'sw=10__init=noise-s1__weights_verify=on__seed=7']
+  last = cells[-1]
+  assert last.overrides == {'image_size': 64, 'style_weight': 10.0, 'init': 'noise',
+                            'tv_weight': 1.0, 'weights_verify': True, 'seed': 7}
+  assert last.labels == {'sw': '10', 'init': 'noise-s1', 'weights_verify': 'on'}
+  args = last.args('experiments/configs/gatys.py', 'runs/x')
+  assert '--config.style_weight=10.0' in args and '--config.seed=7' in args
+  sweeplib.check_overrides(sweep, cells)  # every key exists with a compatible type
+
+
+@pytest.mark.parametrize('axes,seeds,match', [
+    ([sweeplib.Axis.of('seed', [1])], (0,), 'distinct'),
+    ([sweeplib.Axis.of('init', ['a']), sweeplib.Axis.of('init', ['b'])], (0,), 'distinct'),
+    ([sweeplib.Axis('init', {})], (0,), 'no values'),
+    ([sweeplib.Axis('init', {'a b': {}})], (0,), 'names a directory'),
+    ([sweeplib.Axis('init', {'a__b': {}})], (0,), 'names a directory'),
+    ([sweeplib.Axis('init', {'../x': {}})], (0,), 'names a directory'),
+    ([], (), 'seeds'),
+    ([], (1, 1), 'seeds'),
+])
+def test_bad_sweeps_are_refused_with_one_line(axes, seeds, match):
+  with pytest.raises(ConfigError, match=match):
+    sweeplib.expand(sweeplib.Sweep('t', 'experiments/configs/gatys.py', axes=axes, seeds=seeds))
+
+
+def test_overrides_are_checked_against_the_config_before_anything_runs():
+  for base, match in (({'style_wieght': 1.0}, 'does not have'),
+                      ({'style_weight': 'heavy'}, 'style_weight'),
+                      ({'data.nme': 'x'}, 'does not have')):
+    sweep = sweeplib.Sweep('t', 'experiments/configs/gatys.py', base=base)
+    with pytest.raises(ConfigError, match=match):
+      sweeplib.check_overrides(sweep, sweeplib.expand(sweep))
+  gan = sweeplib.Sweep('t', 'experiments/configs/mixture_ring8.py', base={'train.loss': 'hinge'})
+  sweeplib.check_overrides(gan, sweeplib.expand(gan))
+
+
+def test_host_shares_are_disjoint_and_cover_the_sweep():
+  sweep = sweeplib.Sweep('t', 'x.py', axes=[sweeplib.Axis.of('a', list(range(7)))], seeds=(0, 1))
+  cells = sweeplib.expand(sweep)
+  shares = [sweeplib.share(cells, i, 3) for i in range(3)]
+  names = [c.name for s in shares for c in s]
+  assert sorted(names) == sorted(c.name for c in cells) and len(names) == len(set(names))
+  assert [len(s) for s in shares] == [5, 5, 4]
+  with pytest.raises(ConfigError, match='host index'):
+    sweeplib.share(cells, 3, 3)
+  assert sweeplib.host_from_env({}) == (0, 1)
+  assert sweeplib.host_from_env({'JAXSTYLE_SWEEP_HOST_INDEX': '2',
+                                 'JAXSTYLE_SWEEP_NUM_HOSTS': '4'}) == (2, 4)
+  assert sweeplib.host_from_env({'TPU_WORKER_ID': '1',
+                                 'TPU_WORKER_HOSTNAMES': 'h0,h1,h2,h3'}) == (1, 4)
+
+
+# -- claims and workers ------------------------------------------------------------
+
+def test_a_claim_is_exclusive_and_freed_when_its_holder_dies(tmp_path):
+  sdir = sweeplib.SweepDir(tmp_path)
+  (tmp_path / 'claims').mkdir()
+  first = sdir.claim('c')
+  assert first is not None and sdir.claim('c') is None
+  first.release()
+  holder = subprocess.Popen([sys.executable, '-c', textwrap.dedent(f'''
+      import fcntl, os, sys, time
+      fd = os.open({str(tmp_path / "claims" / "c.lock")!r}, os.O_RDWR)
+      fcntl.flock(fd, fcntl.LOCK_EX)
+      print('held', flush=True)
+      time.sleep(60)''')], stdout=subprocess.PIPE, text=True)
+  assert holder.stdout.readline().strip() == 'held'
+  assert sdir.claim('c') is None
+  holder.kill()
+  holder.wait()
+  assert sdir.claim('c') is not None
+
+
+def test_concurrent_workers_never_run_a_cell_twice(tmp_path):
+  sweep_file, ledger, root = _stub(tmp_path, sleep=0.3)
+  # A 2-worker run and a third, separate worker, all on one directory at once.
+  procs = [_run_cli('run', sweep_file, '--dir', root, '--workers', '2', wait=False),
+           _run_cli('run', sweep_file, '--dir', root, wait=False)]
+  outputs = [p.communicate(timeout=600)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outputs
+  events = _ledger(ledger)
+  starts = [cell for cell, _, event in events if event == 'start']
+  assert len(starts) == 12 and len(set(starts)) == 12
+  assert sorted(starts) == sorted(c for c, _, e in events if e == 'done')
+  assert len({pid for _, pid, _ in events}) == 12  # one process per cell
+  workers = {json.loads(p.read_text())['worker'] for p in (root / 'claims').glob('*.json')}
+  assert len(workers) >= 2, workers  # the work was actually shared
+  again = _run_cli('run', sweep_file, '--dir', root)
+  assert again.returncode == 0 and 'ran 0, already done 12' in again.stdout
+  assert len(_ledger(ledger)) == len(events)
+
+
+def test_failed_cells_are_recorded_and_skipped_crashed_ones_rerun(tmp_path):
+  sweep_file, ledger, root = _stub(
+      tmp_path, seeds=(0,), kinds={'ok': {'series': '1,2'}, 'bad': {'fail': True}})
+  first = _run_cli('run', sweep_file, '--dir', root)
+  assert first.returncode == 1
+  state = json.loads((root / 'claims' / 'scale=1__kind=bad__seed=0.json').read_text())
+  assert state['status'] == 'failed' and state['returncode'] == 2
+  assert state['error'] == 'error: this cell is configured to fail'
+  assert 'FAILED scale=1__kind=bad__seed=0' in first.stdout
+  n = len(_ledger(ledger))
+  second = _run_cli('run', sweep_file, '--dir', root)  # nothing to do: done and failed
+  assert second.returncode == 1 and 'ran 0' in second.stdout and len(_ledger(ledger)) == n
+
+  # A worker that died mid-run leaves 'running' and a partial run directory: a Gatys-like
+  # (non-resumable) cell restarts in a fresh directory and the old one is kept.
+  name = 'scale=10__kind=ok__seed=0'
+  sweeplib.SweepDir(root).set_state(name, status='running')
+  (root / 'runs' / name / 'run_info.json').unlink()
+  third = _run_cli('run', sweep_file, '--dir', root, '--only', 'kind=ok')
+  assert third.returncode == 0, third.stdout
+  assert (root / 'runs' / f'{name}.attempt-1' / 'partial').exists()
+  assert [e for c, _, e in _ledger(ledger) if c == name] == ['start', 'done', 'start', 'done']
+  assert json.loads((root / 'claims' / f'{name}.json').read_text())['attempts'] == 2
+
+  retried = _run_cli('run', sweep_file, '--dir', root, '--retry-failed')
+  assert retried.returncode == 1
+  assert json.loads((root / 'claims' / 'scale=1__kind=bad__seed=0.json').read_text())[
+      'attempts'] == 2
+
+
+def test_a_resumable_task_continues_in_its_own_directory(tmp_path):
+  sweep_file, ledger, root = _stub(tmp_path, seeds=(0,), task='gan',
+                                   kinds={'ok': {'series': '1'}})
+  assert _run_cli('run', sweep_file, '--dir', root, '--only', 'scale=1').returncode == 0
+  name = 'scale=1__kind=ok__seed=0'
+  sweeplib.SweepDir(root).set_state(name, status='interrupted')
+  assert _run_cli('run', sweep_file, '--dir', root, '--only', 'scale=1').returncode == 0
+  assert [e for c, _, e in _ledger(ledger) if c == name] == ['start', 'done', 'resume', 'done']
+  assert not list((root / 'runs').glob('*.attempt-*'))
+
+
+def test_a_changed_sweep_file_is_refused(tmp_path):
+  sweep_file, _, root = _stub(tmp_path, seeds=(0,))
+  assert _run_cli('run', sweep_file, '--dir', root, '--dry-run').returncode == 0
+  assert _run_cli('run', sweep_file, '--dir', root, '--only', 'kind=b').returncode == 0
+  sweep_file.write_text(sweep_file.read_text().replace("'5'", "'6'"))
+  out = _run_cli('run', sweep_file, '--dir', root)
+  assert out.returncode == 2
+  assert out.stderr.startswith('error: cell scale=1__kind=b__seed=0') and \
+      len(out.stderr.strip().splitlines()) == 1
+
+
+def test_hosts_of_a_slice_each_run_their_share(tmp_path):
+  sweep_file, ledger, root = _stub(tmp_path)
+  for host in (0, 1):
+    env = {'JAXSTYLE_SWEEP_HOST_INDEX': str(host), 'JAXSTYLE_SWEEP_NUM_HOSTS': '2'}
+    proc = subprocess.run([sys.executable, '-m', 'experiments.sweep', 'run', str(sweep_file),
+                           '--dir', str(root)], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, 'PYTHONPATH': str(REPO), **env}, timeout=600)
+    assert proc.returncode == 0 and f'6 of 12 cells of stub in {root} (host {host} of 2)' \
+        in proc.stdout
+    ran = {c for c, _, e in _ledger(ledger) if e == 'done'}
+    assert len(ran) == 6 * (host + 1)
+  cells = sweeplib.expand(sweeplib.load_sweep(str(sweep_file)))
+  assert ran == {c.name for c in cells}
+
+
+# -- aggregation -------------------------------------------------------------------
+
+def test_report_of_a_stub_sweep_matches_hand_computed_numbers(tmp_path):
+  # The stub logs loss = value * scale per step; values '3,1,2' -> final 2*scale,
+  # best (min) 1*scale; '5' -> 5*scale for both. Seeds 0, 1, 2 differ by the seed
+  # itself (below), so the standard error is that of {x, x+1, x+2}: 1/sqrt(3) = 0.577.
+  sweep_file, _, root = _stub(tmp_path)
+  assert _run_cli('run', sweep_file, '--dir', root).returncode == 0
+  for cell in root.joinpath('runs').iterdir():  # add the seed to every logged value
+    seed = int(cell.name.rsplit('=', 1)[1])
+    rows = [json.loads(l) for l in (cell / 'metrics.jsonl').read_text().splitlines()]
+    (cell / 'metrics.jsonl').write_text(''.join(
+        json.dumps({**r, 'loss': r['loss'] + seed}) + '\n' for r in rows))
+  out = _run_cli('report', root, '--out', tmp_path / 'report')
+  assert out.returncode == 0, out.stderr
+  table = (tmp_path / 'report' / 'table.md').read_text()
+  assert '| scale | kind | seeds | loss.final | loss.best | wall time / run |' in table
+  assert '| 1 | a | 3/3 | 3 ± 0.58 | 2 ± 0.58 | 2 s |' in table
+  assert '| 1 | b | 3/3 | 6 ± 0.58 | 6 ± 0.58 | 2 s |' in table
+  assert '| 10 | a | 3/3 | 21 ± 0.58 | 11 ± 0.58 | 2 s |' in table
+  assert '| 10 | b | 3/3 | 51 ± 0.58 | 51 ± 0.58 | 2 s |' in table
+  summary = json.loads((tmp_path / 'report' / 'summary.json').read_text())
+  group = summary['groups'][2]
+  assert group['labels'] == {'scale': '10', 'kind': 'a'}
+  mean, se, n = group['metrics']['loss.best']
+  assert (mean, n) == (11.0, 3) and se == pytest.approx(1 / np.sqrt(3))
+
+
+def _fake_sweep(root: Path, cells: dict, metrics: list, image: str = '') -> None:
+  """A sweep directory written by hand: {name: (labels, seed, status, files)}."""
+  axes = {}
+  for labels, _, _, _ in cells.values():
+    for a, l in labels.items():
+      axes.setdefault(a, [])
+      if l not in axes[a]:
+        axes[a].append(l)
+  plan = {'name': 'fake', 'config': 'c.py',
+          'axes': [{'name': a, 'labels': labels} for a, labels in axes.items()],
+          'seeds': sorted({s for _, s, _, _ in cells.values()}), 'image': image,
+          'metrics': metrics, 'cells': []}
+  for name, (labels, seed, status, files) in cells.items():
+    plan['cells'].append({'name': name, 'labels': labels, 'seed': seed, 'overrides': {}})
+    (root / 'runs' / name).mkdir(parents=True)
+    for fname, content in files.items():
+      path = root / 'runs' / name / fname
+      path.parent.mkdir(parents=True, exist_ok=True)
+      if isinstance(content, Image.Image):
+        content.save(path)
+      else:
+        path.write_text(content)
+    (root / 'claims').mkdir(exist_ok=True)
+    (root / 'claims' / f'{name}.json').write_text(json.dumps({'status': status}))
+  (root / 'sweep.json').write_text(json.dumps(plan))
+
+
+def test_aggregation_against_hand_computed_mean_and_standard_error(tmp_path):
+  def run(modes, hq_rows, wall):
+    evals = ''.join(json.dumps({'step': 100 * (i + 1), 'hq': h}) + '\n'
+                    for i, h in enumerate(hq_rows))
+    return {'eval.json': json.dumps({'modes': modes}), 'evals.jsonl': evals,
+            'run_info.json': json.dumps({'wall_time_s': wall})}
+  cells = {
+      'loss=a__seed=0': ({'loss': 'a'}, 0, 'done', run(1, [0.1, 0.5, 0.3], 10)),
+      'loss=a__seed=1': ({'loss': 'a'}, 1, 'done', run(2, [0.2, 0.4], 20)),
+      'loss=a__seed=2': ({'loss': 'a'}, 2, 'done', run(4, [0.9, 0.6], 60)),
+      'loss=b__seed=0': ({'loss': 'b'}, 0, 'done', run(8, [0.25], 5)),
+      'loss=b__seed=1': ({'loss': 'b'}, 1, 'failed', run(0, [0.0], 5)),
+  }
+  metrics = [{'name': 'modes', 'key': 'modes', 'source': 'eval.json', 'mode': 'max'},
+             {'name': 'hq', 'key': 'hq', 'source': 'evals.jsonl', 'mode': 'max', 'scale': 100.0}]
+  _fake_sweep(tmp_path, cells, metrics)
+  plan, rows = sweep_report.collect(tmp_path)
+  groups = sweep_report.aggregate(plan, rows)
+  a, b = groups
+  # modes {1, 2, 4}: mean 7/3; sample variance ((4/3)^2 + (1/3)^2 + (5/3)^2) / 2 = 7/3,
+  # so s.e. = sqrt(7/3) / sqrt(3) = sqrt(7) / 3 = 0.8819.
+  assert a['metrics']['modes.final'] == pytest.approx((7 / 3, np.sqrt(7) / 3, 3))
+  # hq final {30, 40, 60}% -> mean 43.33, s.e. sqrt(233.33 / 3) = 8.819; best {50, 40, 90}.
+  assert a['metrics']['hq.final'] == pytest.approx((130 / 3, np.sqrt(700 / 3 / 3), 3))
+  assert a['metrics']['hq.best'] == pytest.approx((60.0, np.sqrt(700 / 3), 3))
+  assert a['wall_time_s'] == pytest.approx(30.0)
+  assert b['num_done'] == 1 and b['metrics']['modes.final'] == (8.0, None, 1)
+  table = sweep_report.markdown(plan, groups, rows)
+  assert '| a | 3/3 | 2.33 ± 0.88 | 2.33 ± 0.88 | 43.3 ± 8.8 | 60 ± 15 | 30 s |' in table
+  assert '| b | 1/2 | 8 | 8 | 25 | 25 | 5 s |' in table
+  assert 'Not in the table (not finished): loss=b__seed=1 (failed).' in table
+
+
+def test_contact_sheet_is_laid_out_as_the_grid(tmp_path):
+  colours = {('1', 'x'): (255, 0, 0), ('1', 'y'): (0, 255, 0), ('2', 'x'): (0, 0, 255)}
+  cells = {}
+  for (r, c), rgb in colours.items():
+    for seed in (0, 1):
+      img = Image.new('RGB', (40, 20), rgb if seed == 0 else (255, 255, 0))
+      cells[f'r={r}__c={c}__seed={seed}'] = ({'r': r, 'c': c}, seed, 'done',
+                                             {'samples/step_0000001.png': Image.new('RGB', (4, 4)),
+                                              'samples/step_0000002.png': img})
+  cells['r=2__c=y__seed=0'] = ({'r': '2', 'c': 'y'}, 0, 'failed', {})
+  _fake_sweep(tmp_path, cells, [], image='samples/step_*.png')
+  plan, rows = sweep_report.collect(tmp_path)
+  tile = 60
+  sheet = np.asarray(sweep_report.contact_sheet(tmp_path, plan, rows, tile=tile))
+
+  # Each tile is its image (40 x 20) fitted to 60 x 30, centred in a 60 x 60 square.
+  for (r, c), rgb in colours.items():
+    mask = (sheet == np.array(rgb)).all(-1)
+    ys, xs = np.nonzero(mask)
+    assert mask.sum() == tile * tile // 2, (r, c)  # the last sample, seed 0 only
+    assert xs.max() - xs.min() + 1 == tile and ys.max() - ys.min() + 1 == tile // 2
+  red, green, blue = [np.argwhere((sheet == np.array(colours[k])).all(-1)).min(0)
+                      for k in (('1', 'x'), ('1', 'y'), ('2', 'x'))]
+  assert red[0] == green[0] and red[1] < green[1]      # same row, x left of y
+  assert red[1] == blue[1] and red[0] < blue[0]        # same column, row 1 above row 2
+  top, left = blue[0] - tile // 4, green[1]          # row 2, column y: the failed cell
+  assert (sheet[top:top + tile, left:left + tile] == 200).all()  # a grey tile
+  assert not (sheet == np.array([255, 255, 0])).all(-1).any()  # seed 1 is not shown
+  assert (sheet[:red[0] - tile // 4] < 128).any()     # column labels above the tiles
+  assert (sheet[:, :red[1]] < 128).any()              # row labels left of them
+
+
+# -- a real run: interrupt and resume through the runner --------------------------
+
+@pytest.mark.slow
+def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
+  sweep_file = tmp_path / 'gan_sweep.py'
+  sweep_file.write_text(textwrap.dedent('''
+      from jaxstyle.sweep import Axis, Metric, Sweep
+
+      def get_sweep(arg=None):
+        return Sweep(
+            name='gan', config='experiments/configs/mixture_ring8.py:smoke',
+            base={'train.num_steps': 300, 'train.batch_size': 64, 'checkpoint.every': 10, 'log.every': 10,
+                  'eval.every': 100, 'log.sample_every': 300, 'log.tensorboard': False},
+            axes=[Axis('loss', {'hinge': {'train.loss': 'hinge'}})],
+            metrics=[Metric('modes', 'modes', 'evals.jsonl', 'max')],
+            image='samples/step_*.png')
+      '''))
+  root = tmp_path / 'sweep'
+  name = 'loss=hinge__seed=0'
+  worker = _run_cli('run', sweep_file, '--dir', root, wait=False)
+  ckpts = root / 'runs' / name / 'checkpoints'
+  deadline = time.time() + 300
+  while time.time() < deadline and worker.poll() is None and not (ckpts.exists() and any(
+      p.name.isdigit() and int(p.name) >= 20 for p in ckpts.iterdir())):
+    time.sleep(0.5)
+  worker.send_signal(signal.SIGINT)
+  out = worker.communicate(timeout=300)[0]
+  assert worker.returncode == 130, out
+  state = json.loads((root / 'claims' / f'{name}.json').read_text())
+  assert state['status'] == 'interrupted'
+  info = json.loads((root / 'runs' / name / 'run_info.json').read_text())
+  assert info['status'] == 'interrupted'
+
+  again = _run_cli('run', sweep_file, '--dir', root)
+  assert again.returncode == 0, again.stdout
+  info = json.loads((root / 'runs' / name / 'run_info.json').read_text())
+  assert info['status'] == 'completed' and info['resumed_from_step'] >= 20
+  evals = [json.loads(l) for l in (root / 'runs' / name / 'evals.jsonl').read_text().splitlines()]
+  assert [e['step'] for e in evals] == [100, 200, 300]
+  report = _run_cli('report', root)
+  assert report.returncode == 0, report.stderr
+  table = (root / 'table.md').read_text()
+  final, best = evals[-1]['modes'], max(e['modes'] for e in evals)
+  assert f'| hinge | 1/1 | {final:g} | {best:g} |' in table
+  assert (root / 'sheet.png').exists()
