@@ -31,7 +31,7 @@ import re
 import shlex
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 
@@ -80,7 +80,9 @@ class Sweep:
 
   ``seed_keys``: config keys every seed is written to. ``image``: the file (or glob; the
   last match is used) of each run shown in the contact sheet, '' for none. The first
-  axis gives the sheet's rows, the others its columns.
+  axis gives the sheet's rows, the others its columns. ``derive(labels) -> overrides``
+  adds settings that depend on several axes at once (a paper's per-style ratio under
+  one convention only); they apply after the axes' own.
   """
   name: str
   config: str
@@ -92,6 +94,7 @@ class Sweep:
   image: str = ''
   description: str = ''
   entry: str = 'experiments.main'  # the module run as ``python -m ENTRY --config ... --workdir ...``
+  derive: Callable[[dict], dict] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +140,8 @@ def expand(sweep: Sweep) -> list[Cell]:
     overrides = dict(sweep.base)
     for _, values in combo:
       overrides.update(values)
+    if sweep.derive is not None:
+      overrides.update(sweep.derive(dict(labels)))
     for seed in sweep.seeds:
       cell_overrides = {**overrides, **{k: int(seed) for k in sweep.seed_keys}}
       cells.append(Cell(cell_name(labels, seed), labels, int(seed), cell_overrides))

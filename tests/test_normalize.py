@@ -19,7 +19,7 @@ def setup():
 @pytest.mark.parametrize('pooling', ['max', 'avg'])
 def test_every_live_filter_has_mean_activation_one(setup, pooling):
   params, inputs = setup
-  normalized, scales = normalize.normalize(params, 'vgg16', inputs, pooling)
+  normalized, scales = normalize.normalize(params, 'vgg16', inputs, pooling, min_fraction=0.0)
   means = normalize.mean_activations(normalized, 'vgg16', inputs, pooling)
   for conv in vgg.conv_names('vgg16'):
     m = means[f'relu{conv[4:]}']
@@ -42,3 +42,15 @@ def test_features_are_the_original_ones_divided_by_the_means(setup):
     m = scales['conv' + layer[4:]]
     np.testing.assert_allclose(np.asarray(after[layer]), np.asarray(before[layer]) / m,
                                rtol=1e-3, atol=1e-4 * float(np.abs(before[layer]).max() / m.min()))
+
+
+def test_nearly_silent_filters_are_floored_not_blown_up(setup):
+  params, inputs = setup
+  raw = normalize.mean_activations(params, 'vgg16', inputs, 'max')
+  _, floored = normalize.normalize(params, 'vgg16', inputs, 'max', min_fraction=0.5)
+  for conv in vgg.conv_names('vgg16'):
+    m = raw['relu' + conv[4:]]
+    live = m > 0
+    expected = np.maximum(m[live], 0.5 * m.mean())
+    np.testing.assert_allclose(floored[conv][live], expected, rtol=1e-6, err_msg=conv)
+    np.testing.assert_array_equal(floored[conv][~live], 1.0)

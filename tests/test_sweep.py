@@ -98,6 +98,12 @@ def test_expansion_names_say_what_differs_and_carry_the_overrides():
   args = last.args('experiments/configs/gatys.py', 'runs/x')
   assert '--config.style_weight=10.0' in args and '--config.seed=7' in args
   sweeplib.check_overrides(sweep, cells)  # every key exists with a compatible type
+  derived = sweeplib.Sweep(
+      'd', 'experiments/configs/gatys.py', axes=sweep.axes[:2],
+      derive=lambda labels: {'content_weight': 0.5} if labels['init'] == 'content' else {})
+  weights = {c.name: c.overrides.get('content_weight') for c in sweeplib.expand(derived)}
+  assert weights == {'sw=0.001__init=content__seed=0': 0.5, 'sw=0.001__init=noise-s1__seed=0': None,
+                     'sw=10__init=content__seed=0': 0.5, 'sw=10__init=noise-s1__seed=0': None}
 
 
 @pytest.mark.parametrize('axes,seeds,match', [

@@ -1,0 +1,30 @@
+"""Gatys et al. (CVPR 2016) Figure 4 / arXiv Figure 3: style layers x content/style ratio.
+
+    python -m experiments.sweep run experiments/sweeps/gatys_fig3.py:images=../shared/data/images
+
+Rows: the style is matched on conv1_1 only, then up to conv2_1, conv3_1, conv4_1,
+conv5_1 (w_l = 1/number of layers). Columns: alpha/beta = 1e-5, 1e-4, 1e-3, 1e-2 (content
+weight 1, style weight beta/alpha). Paper conventions throughout (content conv4_2,
+sum-form losses, average pooling, noise init, normalised network). The paper's style
+image is Kandinsky's Composition VII; this sweep uses Starry Night (available offline).
+"""
+
+from experiments.sweeps import _gatys
+from jaxstyle.sweep import Axis, Metric, Sweep
+
+LAYERS = ('conv1_1', 'conv2_1', 'conv3_1', 'conv4_1', 'conv5_1')
+RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def get_sweep(arg=None) -> Sweep:
+  opt = _gatys.options(arg)
+  up_to = {layer: {'style_layers': ','.join(LAYERS[:i + 1])} for i, layer in enumerate(LAYERS)}
+  ratios = {f'{r:g}': {'style_weight': 1.0 / r} for r in RATIOS}
+  return Sweep(
+      name='gatys_fig3', config='experiments/configs/gatys.py',
+      description=__doc__.split('\n\n')[2].replace('\n', ' '),
+      base={**_gatys.base(opt), **_gatys.PAPER,
+            'style_images': _gatys.image(opt, 'starry_night')},
+      axes=[Axis('style_up_to', up_to), Axis('content_style_ratio', ratios)],
+      metrics=[Metric('loss', 'total'), Metric('content', 'content/conv4_2')],
+      image='final.png')
