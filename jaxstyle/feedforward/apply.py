@@ -168,11 +168,11 @@ class AdaINStylist(_Base):
 
     self._decode = jax.jit(decode)
 
-  def _encode(self, img):
+  def _encode_style(self, img):
+    """Encoder features of a style image; statistics over its unpadded part only."""
     h, w = img.shape[:2]
-    size = self.padded_size(h, w)
     valid = (-(-h // 8), -(-w // 8))
-    return self._features(self.enc_vars, pad_to(img[None], size), valid), size
+    return self._features(self.enc_vars, pad_to(img[None], self.padded_size(h, w)), valid)
 
   def __call__(self, content, styles: Sequence, weights: Sequence[float] | None = None,
                alpha: float = 1.0, preserve_colors: bool = False) -> np.ndarray:
@@ -193,7 +193,7 @@ class AdaINStylist(_Base):
     h, w = content.shape[:2]
     size = self.padded_size(h, w)
     fc = self._features(self.enc_vars, pad_to(content[None], size), (size[0] // 8, size[1] // 8))
-    style_feats = tuple(self._encode(s)[0] for s in styles)
+    style_feats = tuple(self._encode_style(s) for s in styles)
     y = self._decode(self.variables['params'], fc, style_feats,
                      tuple(w_ / total for w_ in weights), float(alpha))
     return np.clip(np.asarray(y)[0, :h, :w], 0.0, 1.0)
