@@ -255,7 +255,7 @@ def cmd_report(args) -> int:
              f'Hardware: {"; ".join(hardware) or "n/a"}. Commits: {", ".join(commits) or "n/a"}.',
              f'Total run time {total / 60:.1f} min (sum over cells).',
              'Numbers: mean ± standard error over seeds (sample std / sqrt(n)); "final" is '
-             'the last logged value, "best" the min or max over the run.', '']
+             'the last logged value, "best" the min or max over the run.', '', '']
   sweep_report_path = out / 'table.md'
   sweep_report_path.write_text('\n'.join(header) + table)
   write_json(out / 'summary.json', {'name': plan['name'], 'config': plan['config'],

@@ -195,27 +195,33 @@ def contact_sheet(root: str | Path, plan: dict, rows: Sequence[dict], tile: int 
     key = tuple(r['labels'][a] for a in col_axes)
     if key not in col_keys:
       col_keys.append(key)
-  font = _font(max(11, tile // 11))
+  col_lines = [[f'{a}={l}' for a, l in zip(col_axes, key)] for key in col_keys]
+  row_text = [f'{row_axis}={l}' if row_axis else '' for l in row_labels]
   measure = ImageDraw.Draw(Image.new('RGB', (1, 1)))
 
   def text_size(s):
     left, top, right, bottom = measure.textbbox((0, 0), s, font=font)
     return right - left, bottom - top
 
-  col_text = [', '.join(f'{a}={l}' for a, l in zip(col_axes, key)) for key in col_keys]
-  row_text = [f'{row_axis}={l}' if row_axis else '' for l in row_labels]
+  size = max(11, tile // 11)
+  font = _font(size)
+  # The largest font (down to 7 px) at which every column label fits its tile.
+  while size > 7 and max([text_size(t)[0] for lines in col_lines for t in lines] + [0]) > tile:
+    size -= 1
+    font = _font(size)
   pad = 6
   left = max([text_size(t)[0] for t in row_text] + [0]) + 2 * pad
-  line_h = text_size('Ag')[1] + pad
-  top = line_h + 2 * pad
+  line_h = text_size('Ag')[1] + pad // 2
+  top = len(col_axes) * line_h + 2 * pad
   width = left + len(col_keys) * (tile + pad) + pad
   height = top + len(row_labels) * (tile + pad) + line_h + pad
   sheet = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(sheet)
-  for j, t in enumerate(col_text):
-    w, _ = text_size(t)
+  for j, lines in enumerate(col_lines):
     x = left + j * (tile + pad)
-    draw.text((x + max(0, (tile - w) // 2), pad), t, fill='black', font=font)
+    for k, t in enumerate(lines):
+      w, _ = text_size(t)
+      draw.text((x + max(0, (tile - w) // 2), pad + k * line_h), t, fill='black', font=font)
   by_labels = {tuple(r['labels'][a] for a in axes): r for r in chosen}
   for i, rl in enumerate(row_labels):
     y = top + i * (tile + pad)
