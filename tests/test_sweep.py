@@ -420,3 +420,31 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
   final, best = evals[-1]['modes'], max(e['modes'] for e in evals)
   assert f'| hinge | 1/1 | {final:g} | {best:g} |' in table
   assert (root / 'sheet.png').exists()
+
+
+@pytest.mark.parametrize('spec,cells', [
+    ('experiments/sweeps/gan_mixtures_ablation.py', 60),
+    ('experiments/sweeps/gan_mixtures_ablation.py:steps=100,seeds=5', 100),
+    ('experiments/sweeps/gatys_fig2.py:images=imgs,backbone=hed', 4),
+    ('experiments/sweeps/gatys_fig3.py', 20),
+    ('experiments/sweeps/gatys_fig5_6.py', 8),
+    ('experiments/sweeps/gatys2017_controls.py', 8),
+])
+def test_the_shipped_sweeps_expand_against_their_configs(spec, cells):
+  sweep = sweeplib.load_sweep(spec)
+  expanded = sweeplib.expand(sweep)
+  assert len(expanded) == cells
+  sweeplib.check_overrides(sweep, expanded)
+
+
+def test_paper_ratios_apply_only_under_the_paper_conventions():
+  cells = {c.name: c.overrides for c in sweeplib.expand(
+      sweeplib.load_sweep('experiments/sweeps/gatys_fig2.py:images=imgs'))}
+  paper = cells['style=starry_night__conventions=paper__seed=0']
+  assert paper['style_weight'] == pytest.approx(1 / 8e-4) and paper['loss_form'] == 'sum'
+  assert paper['style_images'] == 'imgs/starry_night.jpg'
+  assert cells['style=shipwreck__conventions=paper__seed=0']['style_weight'] == pytest.approx(1e3)
+  reference = cells['style=starry_night__conventions=reference__seed=0']
+  assert reference['style_weight'] == 1e3 and reference['loss_form'] == 'mean'
+  with pytest.raises(ConfigError, match='unknown sweep option'):
+    sweeplib.load_sweep('experiments/sweeps/gatys_fig2.py:imgs=x')
