@@ -55,6 +55,8 @@ def collect(seed: int, argv: list[str] | None = None) -> dict:
       'python': sys.version.split()[0],
       'platform': platform.platform(),
       'cpu_count': os.cpu_count(),
+      # Cores this process may run on (a sweep worker pinned with --cores-per-worker).
+      'cpu_affinity': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else None,
       'devices': [str(d) for d in jax.devices()],
       'device_kind': jax.devices()[0].device_kind,
       'process_count': jax.process_count(),

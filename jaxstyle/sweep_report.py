@@ -87,7 +87,10 @@ def _hardware(info: dict) -> str | None:
   if 'device_kind' not in info:
     return None
   devices = len(info.get('devices', [])) or 1
-  return f'{devices} x {info["device_kind"]}, {info.get("cpu_count")} CPU cores'
+  cores = f'{info.get("cpu_count")} CPU cores'
+  if info.get('cpu_affinity') and info['cpu_affinity'] != info.get('cpu_count'):
+    cores = f'{info["cpu_affinity"]} of {info.get("cpu_count")} CPU cores'
+  return f'{devices} x {info["device_kind"]}, {cores}'
 
 
 def axis_names(plan: dict) -> list[str]:
