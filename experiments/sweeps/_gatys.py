@@ -34,8 +34,9 @@ REFERENCE = {'content_layers': 'relu4_2',
              'normalize_weights': ''}
 
 
-def options(arg):
-  return _args.parse(arg, DEFAULTS)
+def options(arg, **extra):
+  """The shared options plus a sweep's own (``extra``: name -> default)."""
+  return _args.parse(arg, {**DEFAULTS, **extra})
 
 
 def image(opt: dict, name: str) -> str:

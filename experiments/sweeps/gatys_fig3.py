@@ -7,6 +7,9 @@ conv5_1 (w_l = 1/number of layers). Columns: alpha/beta = 1e-5, 1e-4, 1e-3, 1e-2
 weight 1, style weight beta/alpha). Paper conventions throughout (content conv4_2,
 sum-form losses, average pooling, noise init, normalised network). The paper's style
 image is Kandinsky's Composition VII; this sweep uses Starry Night (available offline).
+Option ``ratios=A:B:...`` replaces the columns: a ratio only carries over between
+networks whose features have the paper's scale, so another backbone may need the
+columns shifted to show the same transition.
 """
 
 from experiments.sweeps import _gatys
@@ -17,11 +20,17 @@ RATIOS = (1e-5, 1e-4, 1e-3, 1e-2)
 
 
 def get_sweep(arg=None) -> Sweep:
-  opt = _gatys.options(arg)
+  opt = _gatys.options(arg, ratios=':'.join(f'{r:g}' for r in RATIOS))
+  try:
+    columns = [float(r) for r in opt['ratios'].split(':')]
+  except ValueError:
+    raise ValueError(f'ratios must be numbers separated by ":", got {opt["ratios"]!r}') from None
   up_to = {layer: {'style_layers': ','.join(LAYERS[:i + 1])} for i, layer in enumerate(LAYERS)}
-  ratios = {f'{r:g}': {'style_weight': 1.0 / r} for r in RATIOS}
+  ratios = {f'{r:g}': {'style_weight': 1.0 / r} for r in columns}
+  shifted = tuple(columns) != RATIOS
   return Sweep(
-      name='gatys_fig3', config='experiments/configs/gatys.py',
+      name='gatys_fig3' + (f'_ratios_{columns[0]:g}_to_{columns[-1]:g}' if shifted else ''),
+      config='experiments/configs/gatys.py',
       description=__doc__.split('\n\n')[2].replace('\n', ' '),
       base={**_gatys.base(opt), **_gatys.PAPER,
             'style_images': _gatys.image(opt, 'starry_night')},
