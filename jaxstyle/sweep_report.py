@@ -217,7 +217,7 @@ def contact_sheet(root: str | Path, plan: dict, rows: Sequence[dict], tile: int 
   line_h = text_size('Ag')[1] + pad // 2
   top = len(col_axes) * line_h + 2 * pad
   width = left + len(col_keys) * (tile + pad) + pad
-  height = top + len(row_labels) * (tile + pad) + line_h + pad
+  height = top + len(row_labels) * (tile + pad) + line_h + 2 * pad
   sheet = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(sheet)
   for j, lines in enumerate(col_lines):
@@ -239,5 +239,6 @@ def contact_sheet(root: str | Path, plan: dict, rows: Sequence[dict], tile: int 
         draw.rectangle([x, y, x + tile - 1, y + tile - 1], fill=(200, 200, 200))
       else:
         sheet.paste(_fit(path, tile), (x, y))
-  draw.text((pad, height - line_h), f'{plan["name"]} (seed {seed})', fill=(90, 90, 90), font=font)
+  draw.text((pad, height - line_h - pad), f'{plan["name"]} (seed {seed})', fill=(90, 90, 90),
+            font=font)
   return sheet
