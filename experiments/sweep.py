@@ -89,8 +89,12 @@ class Worker:
           continue  # another worker runs it
         with claim:
           tried.add(cell.name)
-          if self.sdir.state(cell.name)['status'] == 'done':  # finished while we looked
+          status = self.sdir.state(cell.name)['status']  # another worker may have finished it
+          if status == 'done':
             self.counts['already_done'] += 1
+            continue
+          if status == 'failed' and not self.retry_failed:
+            self.counts['skipped_failed'] += 1
             continue
           self._run_cell(cell, claim)
           ran = True
