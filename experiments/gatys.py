@@ -12,6 +12,7 @@ Run directory contents:
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from jaxstyle import images, run_info, stylize, weights
 from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
+from jaxstyle.interrupt import StopRequest
 from jaxstyle.logging import MetricWriter, check_writable, write_json
 
 
@@ -173,6 +175,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     if config.save_every and p.iteration % config.save_every == 0 \
         and p.iteration != total_iterations:
       images.save(workdir / 'images' / f'iter_{p.iteration:05d}.png', p.image())
+    stop.check()  # Ctrl-C / SIGTERM: stop after this iteration, keeping its image
 
   def finish(status: str, output: str | None, **extra):
     info.update(status=status, output=output, wall_time_s=round(time.time() - start, 2),
@@ -181,7 +184,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     write_json(workdir / 'run_info.json', info)
 
   try:
-    with MetricWriter(workdir, tensorboard=bool(config.tensorboard)) as writer:
+    with MetricWriter(workdir, tensorboard=bool(config.tensorboard)) as writer, \
+        StopRequest((signal.SIGINT, signal.SIGTERM)) as stop:
       result = stylize.run(stylizer, plan, on_progress)
   except NonFiniteLossError as e:
     progress = last.get('progress')

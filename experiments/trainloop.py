@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from jaxstyle import checkpoint, fileio, images, parallel
 from jaxstyle.errors import NonFiniteLossError
+from jaxstyle.interrupt import StopRequest
 from jaxstyle.logging import MetricWriter, write_json
 
 
@@ -155,12 +156,15 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
 
   bar = tqdm(total=num_steps, initial=start_step, disable=not (show_progress and is_main),
              unit='step', dynamic_ncols=True)
-  # SIGTERM (preemption, scheduler) is handled like Ctrl-C: checkpoint, then stop.
-  handle_term = is_main and hasattr(signal, 'SIGTERM')
-  previous_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if handle_term else None
+  # Ctrl-C, and SIGTERM (preemption, scheduler), stop the run after the step in progress:
+  # checkpoint, then KeyboardInterrupt (see jaxstyle.interrupt for why not at once).
+  signals = (signal.SIGINT, signal.SIGTERM) if is_main and hasattr(signal, 'SIGTERM') \
+      else (signal.SIGINT,)
+  stop = StopRequest(signals).__enter__()
   last_rows = []
   try:
     for step in range(start_step, num_steps):
+      stop.check()
       state, metrics = job.step_fn(state, job.batch(step))
       pending.append((step + 1, metrics))
       done = step + 1
@@ -207,8 +211,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
     raise
   finally:
     bar.close()
-    if handle_term:  # None: the previous handler was not set from Python
-      signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
+    stop.__exit__()
 
   if last_rows:
     info['final_metrics'] = last_rows[-1][1]

@@ -303,6 +303,25 @@ def test_evaluate_any_saved_step_again(tmp_path):
     evaluate.evaluate(tmp_path, overrides=['train.loss=hinge'])
 
 
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_after_the_step_in_progress(tmp_path, monkeypatch, signum):
+  original = data.Loader.batch
+
+  def signalled(self, step):
+    if step == 1:  # arrives while step 2 is being computed
+      os.kill(os.getpid(), signum)
+    return original(self, step)
+
+  monkeypatch.setattr(data.Loader, 'batch', signalled)
+  before = signal.getsignal(signum)
+  with pytest.raises(KeyboardInterrupt):
+    gan.run(ring(**{'train.num_steps': 6, 'checkpoint.every': 4}), tmp_path, show_progress=False)
+  assert final_state(tmp_path)[0] == 2
+  assert [r['step'] for r in rows(tmp_path)] == [2]
+  assert json.loads((tmp_path / 'run_info.json').read_text())['status'] == 'interrupted'
+  assert signal.getsignal(signum) == before
+
+
 def test_interrupt_checkpoints_the_last_completed_step(tmp_path, monkeypatch):
   original = data.Loader.batch
 

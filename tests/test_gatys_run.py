@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -151,14 +152,17 @@ def test_non_finite_loss_keeps_last_good_image(config, tmp_path):
   assert not (tmp_path / 'nan' / 'final.png').exists()
 
 
-def test_interrupted_run_keeps_its_last_image(config, tmp_path, monkeypatch):
+@pytest.mark.parametrize('how', ['exception', 'SIGINT', 'SIGTERM'])
+def test_interrupted_run_keeps_its_last_image(config, tmp_path, monkeypatch, how):
   from jaxstyle import stylize
   real_run = stylize.run
 
   def interrupted_run(stylizer, plan, callback):
     def cb(progress):
+      if progress.iteration == 3 and how != 'exception':
+        os.kill(os.getpid(), getattr(signal, how))  # the run stops after this iteration
       callback(progress)
-      if progress.iteration == 3:
+      if progress.iteration == 3 and how == 'exception':
         raise KeyboardInterrupt
     return real_run(stylizer, plan, cb)
 

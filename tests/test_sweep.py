@@ -400,6 +400,11 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
   while time.time() < deadline and worker.poll() is None and not (ckpts.exists() and any(
       p.name.isdigit() and int(p.name) >= 20 for p in ckpts.iterdir())):
     time.sleep(0.5)
+  if worker.poll() is not None:  # nothing left to interrupt: say what the runner saw
+    logs = [p.read_text()[-2000:] for p in (root / 'logs').glob('*')]
+    pytest.fail(f'the cell ended before a checkpoint >= 20 was seen; checkpoints: '
+                f'{sorted(p.name for p in ckpts.iterdir()) if ckpts.exists() else None}; '
+                f'worker: {worker.communicate()[0]}; logs: {logs}')
   worker.send_signal(signal.SIGINT)
   out = worker.communicate(timeout=300)[0]
   assert worker.returncode == 130, out
