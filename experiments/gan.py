@@ -4,7 +4,7 @@ The run directory is ``experiments.trainloop``'s (config.json, run_info.json,
 metrics.jsonl with d_loss, g_loss, ..., tensorboard/, checkpoints/) with
 samples/step_NNNNNNN.png a fixed-noise sample grid (or 2D scatter), eval.json, the
 config's evaluation of the final generator, and evals.jsonl, the same evaluation every
-eval.every steps (0: only the final one).
+eval.every steps ending with the final generator's (no evals.jsonl when eval.every is 0).
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     from experiments import gan_eval
     result = gan_eval.evaluate(config, trainer, state, source, transform)
     write_json(workdir / 'eval.json', result)
+    if job.eval_every:  # the final row of evals.jsonl: the same numbers, not a second eval
+      trainloop.record_eval(workdir, int(config.train.num_steps), result)
     info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
     for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
       for k, v in result.get(name, {}).items():

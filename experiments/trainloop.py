@@ -7,7 +7,8 @@ steps and owns the run directory's common parts:
   metrics.jsonl    {"step", <metrics>..., steps_per_sec}: interval means every log.every
   tensorboard/     the same scalars as TensorBoard events (tensorboardX, no TensorFlow)
   samples/step_NNNNNNN.png   the task's preview figure every log.sample_every steps
-  evals.jsonl      {"step", <evaluation numbers>...} every eval.every steps (if the task has one)
+  evals.jsonl      {"step", <evaluation numbers>...} every eval.every steps and at the end
+                   (if the task has one; the caller records the final row, see record_eval)
   checkpoints/     Orbax checkpoints of the full state (async, the latest checkpoint.keep)
 
 Resumption: a workdir with checkpoints resumes from the latest one (after checking the
@@ -49,7 +50,10 @@ class Job:
     bar_keys: metrics shown on the progress bar.
     info: task-specific entries for run_info.json (data name, parameter counts, ...).
     evaluate: ``evaluate(host_state) -> dict`` of numbers logged to evals.jsonl every
-      ``eval_every`` steps (0: never), for "best over training" in sweep tables.
+      ``eval_every`` steps (0: never), for "best over training" in sweep tables. The last
+      step is not evaluated here: the caller evaluates the returned state once and records
+      it with ``record_eval`` (so a final step that is a multiple of ``eval_every`` is
+      not evaluated twice).
   """
   state: Any
   step_fn: Callable
@@ -83,11 +87,26 @@ def truncate_metrics(path: Path, last_step: int) -> None:
   fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
 
 
+def _eval_row(step: int, result: dict) -> str:
+  return json.dumps({'step': step, **{k: v for k, v in result.items()
+                                      if isinstance(v, (int, float)) and not isinstance(v, bool)}})
+
+
 def _append_eval(path: Path, step: int, result: dict) -> None:
-  row = {'step': step, **{k: v for k, v in result.items()
-                          if isinstance(v, (int, float)) and not isinstance(v, bool)}}
   with open(path, 'a') as f:
-    f.write(json.dumps(row) + '\n')
+    f.write(_eval_row(step, result) + '\n')
+
+
+def record_eval(workdir: str | Path, step: int, result: dict) -> None:
+  """Writes the final evaluation as the last evals.jsonl row (replacing any row of
+  ``step`` or later, e.g. from an earlier completion of the same run), atomically."""
+  path = Path(workdir) / 'evals.jsonl'
+  keep = []
+  if path.exists():
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)['step'] < step]
+  keep.append(_eval_row(step, result))
+  fileio.atomic_write(path, lambda f: f.write(''.join(l + '\n' for l in keep).encode()))
 
 
 def finish(workdir: Path, info: dict, status: str, start_time: float, writer=None) -> dict:
@@ -180,7 +199,8 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
           done % int(config.log.sample_every) == 0 or done == num_steps):
         images.save(workdir / 'samples' / f'step_{done:07d}.png',
                     job.preview(parallel.host_local(state)))
-      if is_main and job.evaluate is not None and job.eval_every and done % job.eval_every == 0:
+      if (is_main and job.evaluate is not None and job.eval_every and done % job.eval_every == 0
+          and done < num_steps):  # the final evaluation is the caller's (record_eval)
         _append_eval(workdir / 'evals.jsonl', done, job.evaluate(parallel.host_local(state)))
       bar.update(1)
     ckpt.wait(num_steps)

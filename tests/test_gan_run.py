@@ -13,7 +13,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import gan
+from experiments import gan, gan_eval
 from experiments.configs import (dcgan_celeba64, dcgan_cifar10, dcgan_mnist, goodfellow_mnist,
                                  mixture_grid25, mixture_ring8)
 from jaxstyle import checkpoint, data
@@ -154,6 +154,31 @@ def test_resume_after_n_steps_equals_an_uninterrupted_run(tmp_path):
   assert_same_state(a, b)
   strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_sec'} for r in rs]  # noqa
   assert strip(rows(tmp_path / 'straight'))[-1] == strip(rows(tmp_path / 'resumed'))[-1]
+
+
+def test_periodic_evaluations_end_with_the_final_one_made_once(tmp_path, monkeypatch):
+  calls = []
+  original = gan_eval.evaluate
+
+  def counted(config, trainer, state, *args):
+    calls.append(int(state.step))
+    return original(config, trainer, state, *args)
+
+  monkeypatch.setattr(gan_eval, 'evaluate', counted)
+  evals = lambda d: [json.loads(l) for l in (d / 'evals.jsonl').read_text().splitlines()]  # noqa
+  # 5 steps, every 2: evaluated at 2 and 4 in the loop, and once at the end.
+  gan.run(ring(**{'train.num_steps': 5, 'eval.every': 2}), tmp_path / 'a', show_progress=False)
+  assert calls == [2, 4, 5] and [e['step'] for e in evals(tmp_path / 'a')] == [2, 4, 5]
+  final = json.loads((tmp_path / 'a' / 'eval.json').read_text())
+  assert all(evals(tmp_path / 'a')[-1][k] == final[k] for k in ('modes', 'hq'))
+  # 4 steps, every 2: the last step is a multiple of eval.every and is evaluated once.
+  calls.clear()
+  c = ring(**{'train.num_steps': 4, 'eval.every': 2})
+  gan.run(c, tmp_path / 'b', show_progress=False)
+  assert calls == [2, 4] and [e['step'] for e in evals(tmp_path / 'b')] == [2, 4]
+  # Running a completed run again re-evaluates its final state and replaces that row.
+  gan.run(c, tmp_path / 'b', show_progress=False)
+  assert [e['step'] for e in evals(tmp_path / 'b')] == [2, 4]
 
 
 KILLER = """
