@@ -126,8 +126,10 @@ class Worker:
       out.write(f'\n$ {shlex.join(args)}\n'.encode())
       out.flush()
       # Own session: a terminal's Ctrl-C reaches this worker only, which passes one
-      # SIGINT on (a second signal would interrupt the run's checkpointing). The run
-      # inherits the claim's descriptor, so the cell stays locked while it lives.
+      # SIGTERM on: the run handles it like Ctrl-C (checkpoint, stop), and unlike SIGINT it
+      # is not ignored by a run that inherited a background job's ignored SIGINT. One
+      # signal only: a second would interrupt the run's checkpointing. The run inherits
+      # the claim's descriptor, so the cell stays locked while it lives.
       proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
                               pass_fds=(claim.fd,), start_new_session=True)
       interrupted = False
@@ -138,7 +140,7 @@ class Worker:
         except KeyboardInterrupt:
           if not interrupted:
             interrupted = True
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)
     wall = round(time.time() - start, 1)
     if rc == 0:
       self.sdir.set_state(cell.name, status='done', returncode=0, wall_time_s=wall, error='')
@@ -222,7 +224,7 @@ def _spawn_workers(args, root: Path) -> int:
   except KeyboardInterrupt:
     for p in procs:
       if p.poll() is None:
-        p.send_signal(signal.SIGINT)
+        p.send_signal(signal.SIGTERM)  # handled like Ctrl-C; never inherited as ignored
     for p in procs:
       p.wait()
     return 130

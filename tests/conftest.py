@@ -5,6 +5,13 @@ import os
 os.environ.setdefault('JAX_NUM_CPU_DEVICES', '8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
+import signal  # noqa: E402
+
+# A suite started as a background job (`cmd &`, some CI runners) inherits an ignored
+# SIGINT, and so would every run it starts: give the tests a terminal's Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+
 import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402

@@ -58,12 +58,12 @@ def _stub(tmp_path, kinds=None, seeds=(0, 1, 2), sleep=0.0, task='gatys'):
   return sweep_file, ledger, tmp_path / 'sweep'
 
 
-def _run_cli(*args, wait=True):
+def _run_cli(*args, wait=True, preexec_fn=None):
   env = {**os.environ, 'PYTHONPATH': str(REPO)}
   cmd = [sys.executable, '-m', 'experiments.sweep', *map(str, args)]
   if not wait:
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
   return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -377,8 +377,15 @@ def test_contact_sheet_is_laid_out_as_the_grid(tmp_path):
 
 # -- a real run: interrupt and resume through the runner --------------------------
 
+def _ignore_sigint():
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# A terminal's Ctrl-C; and a scheduler's SIGTERM to a runner started as a background job,
+# which (with its cells) inherited an ignored SIGINT.
 @pytest.mark.slow
-def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   sweep_file = tmp_path / 'gan_sweep.py'
   sweep_file.write_text(textwrap.dedent('''
       from jaxstyle.sweep import Axis, Metric, Sweep
@@ -394,7 +401,8 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
       '''))
   root = tmp_path / 'sweep'
   name = 'loss=hinge__seed=0'
-  worker = _run_cli('run', sweep_file, '--dir', root, wait=False)
+  worker = _run_cli('run', sweep_file, '--dir', root, wait=False,
+                    preexec_fn=_ignore_sigint if signum == signal.SIGTERM else None)
   ckpts = root / 'runs' / name / 'checkpoints'
   deadline = time.time() + 300
   while time.time() < deadline and worker.poll() is None and not (ckpts.exists() and any(
@@ -405,7 +413,7 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path):
     pytest.fail(f'the cell ended before a checkpoint >= 20 was seen; checkpoints: '
                 f'{sorted(p.name for p in ckpts.iterdir()) if ckpts.exists() else None}; '
                 f'worker: {worker.communicate()[0]}; logs: {logs}')
-  worker.send_signal(signal.SIGINT)
+  worker.send_signal(signum)
   out = worker.communicate(timeout=300)[0]
   assert worker.returncode == 130, out
   state = json.loads((root / 'claims' / f'{name}.json').read_text())
