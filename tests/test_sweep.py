@@ -58,12 +58,16 @@ def _stub(tmp_path, kinds=None, seeds=(0, 1, 2), sleep=0.0, task='gatys'):
   return sweep_file, ledger, tmp_path / 'sweep'
 
 
-def _run_cli(*args, wait=True, preexec_fn=None):
+def _run_cli(*args, wait=True, ignore_sigint=False):
   env = {**os.environ, 'PYTHONPATH': str(REPO)}
   cmd = [sys.executable, '-m', 'experiments.sweep', *map(str, args)]
+  if ignore_sigint:  # as a background job would be: ignored before exec, and inherited
+    cmd = [sys.executable, '-c', 'import os, signal, sys; '
+           'signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])',
+           *cmd]
   if not wait:
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=preexec_fn)
+                            stderr=subprocess.STDOUT, text=True)
   return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -377,10 +381,6 @@ def test_contact_sheet_is_laid_out_as_the_grid(tmp_path):
 
 # -- a real run: interrupt and resume through the runner --------------------------
 
-def _ignore_sigint():
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 # A terminal's Ctrl-C; and a scheduler's SIGTERM to a runner started as a background job,
 # which (with its cells) inherited an ignored SIGINT.
 @pytest.mark.slow
@@ -402,7 +402,7 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   root = tmp_path / 'sweep'
   name = 'loss=hinge__seed=0'
   worker = _run_cli('run', sweep_file, '--dir', root, wait=False,
-                    preexec_fn=_ignore_sigint if signum == signal.SIGTERM else None)
+                    ignore_sigint=signum == signal.SIGTERM)
   ckpts = root / 'runs' / name / 'checkpoints'
   deadline = time.time() + 300
   while time.time() < deadline and worker.poll() is None and not (ckpts.exists() and any(
