@@ -204,6 +204,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
         _append_eval(workdir / 'evals.jsonl', done, job.evaluate(parallel.host_local(state)))
       bar.update(1)
     ckpt.wait(num_steps)
+    stop.check()  # a request during the last step: stop before the caller's final work
   except KeyboardInterrupt:
     # Keep the work done: the state after the last completed step becomes a checkpoint.
     try:

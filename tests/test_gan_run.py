@@ -347,6 +347,26 @@ def test_a_signal_stops_the_run_after_the_step_in_progress(tmp_path, monkeypatch
   assert signal.getsignal(signum) == before
 
 
+def test_a_signal_during_the_last_step_stops_before_the_final_evaluation(tmp_path, monkeypatch):
+  original = data.Loader.batch
+
+  def signalled(self, step):
+    if step == 3:  # the last step
+      os.kill(os.getpid(), signal.SIGTERM)
+    return original(self, step)
+
+  monkeypatch.setattr(data.Loader, 'batch', signalled)
+  with pytest.raises(KeyboardInterrupt):
+    gan.run(ring(), tmp_path, show_progress=False)
+  assert final_state(tmp_path)[0] == 4
+  assert not (tmp_path / 'eval.json').exists()
+  assert json.loads((tmp_path / 'run_info.json').read_text())['status'] == 'interrupted'
+  monkeypatch.setattr(data.Loader, 'batch', original)
+  info = gan.run(ring(), tmp_path, show_progress=False)   # only the evaluation is left
+  assert info['status'] == 'completed' and info['resumed_from_step'] == 4
+  assert (tmp_path / 'eval.json').exists()
+
+
 def test_interrupt_checkpoints_the_last_completed_step(tmp_path, monkeypatch):
   original = data.Loader.batch
 
