@@ -146,6 +146,8 @@ class Worker:
       self.sdir.set_state(cell.name, status='done', returncode=0, wall_time_s=wall, error='')
       self.counts['ran'] += 1
       _say(self.name, f'done {cell.name} ({wall} s)')
+      if interrupted:  # it finished as the stop came: start no other cell
+        raise KeyboardInterrupt
     elif interrupted or rc in (130, -signal.SIGINT, -signal.SIGTERM):
       self.sdir.set_state(cell.name, status='interrupted', returncode=rc, wall_time_s=wall)
       _say(self.name, f'interrupted {cell.name}; run the same command again to continue')

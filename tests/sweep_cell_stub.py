@@ -2,11 +2,14 @@
 
 It appends "<cell> <pid> <event>" to the ledger file named by the config, sleeps, and
 writes a run directory shaped like a real one (run_info.json, metrics.jsonl with the
-config's values as successive rows). ``fail`` makes it exit like a user error.
+config's values as successive rows). ``fail`` makes it exit like a user error;
+``finish_on_term`` makes it note a SIGTERM ("term") and finish anyway, as a run does that
+is stopped during its last step.
 """
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,6 +33,8 @@ def main(argv):
   resumed = (workdir / 'partial').exists()
   workdir.mkdir(parents=True, exist_ok=True)
   _ledger(config, workdir, 'resume' if resumed else 'start')
+  if config.finish_on_term:
+    signal.signal(signal.SIGTERM, lambda *_: _ledger(config, workdir, 'term'))
   (workdir / 'partial').write_text('started\n')
   time.sleep(config.sleep)
   if config.fail:

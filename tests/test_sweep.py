@@ -30,6 +30,7 @@ def get_config(arg=None):
   c.ledger = ''
   c.sleep = 0.0
   c.fail = False
+  c.finish_on_term = False
   c.series = '1'
   c.scale = 1.0
   return c
@@ -377,6 +378,21 @@ def test_contact_sheet_is_laid_out_as_the_grid(tmp_path):
   assert not (sheet == np.array([255, 255, 0])).all(-1).any()  # seed 1 is not shown
   assert (sheet[:red[0] - tile // 4] < 128).any()     # column labels above the tiles
   assert (sheet[:, :red[1]] < 128).any()              # row labels left of them
+
+
+def test_a_stop_while_a_cell_finishes_anyway_starts_no_other_cell(tmp_path):
+  kinds = {'a': {'series': '1', 'finish_on_term': True}, 'b': {'series': '2'}}
+  sweep_file, ledger, root = _stub(tmp_path, kinds=kinds, seeds=(0,), sleep=3.0)
+  worker = _run_cli('run', sweep_file, '--dir', root, wait=False)
+  deadline = time.time() + 120
+  while time.time() < deadline and worker.poll() is None and not _ledger(ledger):
+    time.sleep(0.1)
+  worker.send_signal(signal.SIGINT)
+  out = worker.communicate(timeout=120)[0]
+  assert worker.returncode == 130, out
+  (name, _, started), (_, _, termed), (_, _, done) = _ledger(ledger)
+  assert (started, termed, done) == ('start', 'term', 'done'), out   # no second cell
+  assert sweeplib.SweepDir(root).state(name)['status'] == 'done'
 
 
 # -- a real run: interrupt and resume through the runner --------------------------
