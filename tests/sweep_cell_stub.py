@@ -32,9 +32,9 @@ def main(argv):
   workdir = Path(_WORKDIR.value)
   resumed = (workdir / 'partial').exists()
   workdir.mkdir(parents=True, exist_ok=True)
-  _ledger(config, workdir, 'resume' if resumed else 'start')
-  if config.finish_on_term:
+  if config.finish_on_term:  # before 'start': the test signals once it sees that line
     signal.signal(signal.SIGTERM, lambda *_: _ledger(config, workdir, 'term'))
+  _ledger(config, workdir, 'resume' if resumed else 'start')
   (workdir / 'partial').write_text('started\n')
   time.sleep(config.sleep)
   if config.fail:
