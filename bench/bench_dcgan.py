@@ -23,8 +23,9 @@ import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxstyle import parallel  # noqa: E402
-from jaxstyle.gan import layers, models, train  # noqa: E402
+from jaxstyle.runtime import parallel  # noqa: E402
+from jaxstyle.gan import models, train
+from jaxstyle.kernels import strided_conv  # noqa: E402
 
 
 def jax_step_time(impl: str, batch: int, steps: int) -> float:
@@ -125,7 +126,7 @@ def main():
     result['torch_s_per_step'] = torch_step_time(args.batch, args.steps, threads)
   except ImportError:
     result['torch_s_per_step'] = None
-  for impl in layers.IMPLS:
+  for impl in strided_conv.IMPLS:
     t = jax_step_time(impl, args.batch, args.steps)
     result[f'jax_{impl}_s_per_step'] = t
     if result['torch_s_per_step']:

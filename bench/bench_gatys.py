@@ -27,7 +27,9 @@ import numpy as np
 import optax
 import torch
 
-from jaxstyle import images, stylize, vgg, weights
+from jaxstyle.io import images
+from jaxstyle.gatys import transfer
+from jaxstyle.perceptual import vgg, weights
 
 CONTENT, STYLE = ('relu4_2',), ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
 SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'images'
@@ -114,7 +116,7 @@ def matmul_gflops(n=2048, repeats=5):
 
 def _stepper(st, opt, kind, x0, targets):
   """A no-argument callable doing one jitted optimiser step, carrying its state."""
-  step = jax.jit(stylize._first_order_step(st, opt, kind))
+  step = jax.jit(transfer._first_order_step(st, opt, kind))
   state = [x0, opt.init(x0)]
 
   def one_step():
@@ -127,8 +129,8 @@ def _stepper(st, opt, kind, x0, targets):
 def bench_size(loaded, size, repeats, lbfgs_iters):
   content, style = load_images(size)
   row = {'size': size}
-  settings = stylize.Settings(content_layers=CONTENT, style_layers=STYLE, iterations=lbfgs_iters)
-  st = stylize.Stylizer(loaded, settings)
+  settings = transfer.Settings(content_layers=CONTENT, style_layers=STYLE, iterations=lbfgs_iters)
+  st = transfer.Stylizer(loaded, settings)
   targets = st.targets(content, [style], [1.0])
   x0 = st.preprocess(content) + 5.0 * jax.random.normal(jax.random.key(0), (1, size, size, 3))
 
@@ -137,7 +139,7 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
   row['jax_eval_s'] = _timeit(vag, repeats)
   # Nominal FLOPs: those of the direct-convolution formulation of the same objective
   # (Winograd executes fewer), so GFLOP/s compare with the matmul peak fairly.
-  plain = stylize.Stylizer(loaded, dataclasses.replace(settings, fast_input_grad=False))
+  plain = transfer.Stylizer(loaded, dataclasses.replace(settings, fast_input_grad=False))
   cost = jax.jit(plain._value_aux_grad_impl).lower(x0, plain.variables, targets).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   row['gflop_per_eval'] = cost['flops'] / 1e9
@@ -145,7 +147,7 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
   row['jax_loss_at_x0'] = float(st._value_aux_grad(x0, st.variables, targets)[0])
 
   def lbfgs_run():
-    from jaxstyle.lbfgs import LBFGS
+    from jaxstyle.gatys.lbfgs import LBFGS
     fun = lambda x: st._value_aux_grad(x, st.variables, targets)  # noqa: E731
     solver = LBFGS(fun, x0, memory_size=100)
     t0 = time.perf_counter()
@@ -157,8 +159,8 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
   lbfgs_run()  # compile
   row['jax_lbfgs_iter_s'], row['jax_lbfgs_evals_per_iter'], row['jax_lbfgs_final_loss'] = lbfgs_run()
 
-  optax_settings = stylize.Settings(content_layers=CONTENT, style_layers=STYLE, optimizer='lbfgs_optax')
-  st_o = stylize.Stylizer(loaded, optax_settings)
+  optax_settings = transfer.Settings(content_layers=CONTENT, style_layers=STYLE, optimizer='lbfgs_optax')
+  st_o = transfer.Stylizer(loaded, optax_settings)
   optax_iter = _stepper(st_o, optax.lbfgs(memory_size=100), 'lbfgs_optax', x0, targets)
   row['jax_optax_lbfgs_iter_s'] = _timeit(optax_iter, max(2, repeats // 2))
 

@@ -1,6 +1,6 @@
 """Huang & Belongie (2017): arbitrary style transfer with adaptive instance normalisation.
 
-    python -m experiments.main --config experiments/configs/adain.py --workdir runs/adain \
+    jaxstyle run adain --workdir runs/adain \
         --config.style_data.path=/data/wikiart
 
 A frozen VGG-19 encoder up to relu4_1, AdaIN, and a decoder mirroring the encoder,
@@ -13,17 +13,24 @@ images resized to 512 then cropped to 256, batch 8, Adam 1e-4 with lr / (1 + 5e-
 VARIANTS: folder (content from --config.data.path too), hed, smoke (tests).
 """
 
-from experiments.configs import fast_common
+from experiments.configs import feedforward_common
 
 
 def get_config(arg=None):
-  c = fast_common.base()
+  """The AdaIN config (Huang & Belongie 2017; the authors' code's defaults as listed above):
+  VGG-19, COCO content, WikiArt styles from ``--config.style_data.path``, 160k steps.
+
+  ``arg``: comma-separated variants: 'folder' (content from ``--config.data.path``), 'hed'
+  (HED's VGG-16, no download), 'smoke' (4 steps, 32 px crops, tiny decoder; tests).
+  Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
+  c = feedforward_common.base()
   c.weights = 'keras_vgg19'
-  c.model = fast_common.ml_collections.ConfigDict(dict(kind='adain', widths='256,128,64'))
-  c.data = fast_common.image_data('tfds', 'coco/2017', crop=256, resize=512)
-  c.style_data = fast_common.image_data('folder', '', crop=256, resize=512)
+  c.model = feedforward_common.ml_collections.ConfigDict(dict(kind='adain', widths='256,128,64'))
+  c.data = feedforward_common.image_data('tfds', 'coco/2017', crop=256, resize=512)
+  c.style_data = feedforward_common.image_data('folder', '', crop=256, resize=512)
   c.style_data.order_seed = 1
-  c.loss = fast_common.ml_collections.ConfigDict(dict(content_weight=1.0, style_weight=10.0))
+  c.loss = feedforward_common.ml_collections.ConfigDict(dict(content_weight=1.0, style_weight=10.0))
   c.train.num_steps = 160_000
   c.train.batch_size = 8
   c.optimizer.lr = 1e-4
@@ -33,11 +40,11 @@ def get_config(arg=None):
     c.weights = 'hed_vgg16'
 
   def smoke(c):
-    fast_common.smoke(c)
+    feedforward_common.smoke(c)
     c.model.widths = '16,8,8'
     for d in (c.data, c.style_data):
       d.crop = 32
       d.resize = 40
 
-  return fast_common.apply_variants(c, arg, {
-      'folder': fast_common.local_folder, 'hed': hed, 'smoke': smoke})
+  return feedforward_common.apply_variants(c, arg, {
+      'folder': feedforward_common.local_folder, 'hed': hed, 'smoke': smoke})

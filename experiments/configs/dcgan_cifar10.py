@@ -12,6 +12,14 @@ from experiments.configs import gan_common
 
 
 def get_config(arg=None):
+  """DCGAN-32 on CIFAR-10 (TFDS): 100k steps, batch 64, Adam 2e-4/0.5, non-saturating
+  loss, FID/KID on the 10k test images (needs ``eval.inception_weights``).
+
+  ``arg``: comma-separated variants: 'smoke' (4 steps, no evaluation), 'sn' (spectral norm
+  in D instead of BatchNorm), 'hinge' (hinge loss), 'wgan_gp' (WGAN-GP: lambda 10, 5 D
+  steps, Adam 1e-4 (0, 0.9), no BatchNorm in D).
+  Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
   c = gan_common.base()
   c.data.update(dict(kind='tfds', name='cifar10', split='train', image_size=32, channels=3,
                      range='[-1,1]'))

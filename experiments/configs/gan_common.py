@@ -2,8 +2,15 @@
 
 import ml_collections
 
+from jaxstyle.runtime.config import apply_variants  # noqa: F401  (used by the GAN configs)
+
 
 def base() -> ml_collections.ConfigDict:
+  """Defaults of every GAN config: task 'gan', the PacGAN ring8 mixture and MLP, 1000
+  steps of batch 64, non-saturating loss, Adam 2e-4/0.5 for G and D, checkpoints and
+  samples every 1000 steps, no evaluation (``eval.kind='none'``). Each config file
+  overrides data, model, training and evaluation for its paper.
+  """
   c = ml_collections.ConfigDict()
   c.task = 'gan'
   c.seed = 0
@@ -52,12 +59,4 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.log.every = 2
   c.log.sample_every = 2
   c.log.num_samples = 16
-  return c
-
-
-def apply_variants(c, arg, variants: dict):
-  for name in [a.strip() for a in (arg or '').split(',') if a.strip()]:
-    if name not in variants:
-      raise ValueError(f'unknown variant {name!r}; choose from {", ".join(variants)}')
-    variants[name](c)
   return c

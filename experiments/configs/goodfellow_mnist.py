@@ -18,6 +18,9 @@ from experiments.configs import gan_common
 
 
 def shared10k(c):
+  """Variant: train and evaluate on the 10k MNIST test images only (train 0:8000,
+  Parzen sigma on 8000:9000, score on 9000:10000) from ../shared/data/mnist.
+  """
   c.data.path = '../shared/data/mnist'
   c.data.split, c.data.subset = 'test', '0:8000'
   c.eval.validation_subset = 'test:8000:9000'
@@ -26,16 +29,25 @@ def shared10k(c):
 
 
 def tfds(c):
+  """Variant: MNIST from TFDS ('mnist', train[:50000]) instead of idx files; no evaluation."""
   c.data.kind, c.data.name, c.data.split, c.data.subset = 'tfds', 'mnist', 'train[:50000]', ''
   c.eval.kind = 'none'
 
 
 def smoke(c):
+  """Variant: 4 steps (``gan_common.smoke``) and a 500-sample evaluation (tests)."""
   gan_common.smoke(c)
   c.eval.num_samples = 500
 
 
 def get_config(arg=None):
+  """Goodfellow et al. 2014's MNIST GAN (mnist.yaml): maxout D with dropout, pylearn2 SGD
+  with decaying lr and rising momentum, simultaneous updates, 30k steps of batch 100;
+  Parzen log-likelihood and classifier Fréchet distance on the test set.
+
+  ``arg``: comma-separated variants: 'smoke', 'shared10k', 'tfds'.
+  Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
   c = gan_common.base()
   c.data.update(dict(kind='mnist_idx', path='data/mnist', split='train', subset='0:50000',
                      image_size=28, channels=1, range='[0,1]'))

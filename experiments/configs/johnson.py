@@ -1,6 +1,6 @@
 """Johnson, Alahi & Fei-Fei (2016): a feed-forward network trained for one style.
 
-    python -m experiments.main --config experiments/configs/johnson.py[:VARIANTS] \
+    jaxstyle run johnson[:VARIANTS] \
         --workdir runs/NAME [--config.style_image=PATH ...]
 
 Defaults are the paper's and its reference code's: TransformNet (9x9 conv 32, stride-2
@@ -19,16 +19,22 @@ VARIANTS (comma-separated, in order):
   smoke   4 steps at 32 px (tests)
 """
 
-from experiments.configs import fast_common
+from experiments.configs import feedforward_common
 
 
 def get_config(arg=None):
-  c = fast_common.base()
-  c.model = fast_common.ml_collections.ConfigDict(dict(
+  """Johnson et al. 2016's style network for ``style_image`` (The Starry Night by
+  default): the paper's network and losses, COCO 256 px crops, 40k steps of batch 4.
+
+  ``arg``: comma-separated variants: 'folder', 'cpu', 'hed', 'smoke' (see the module
+  docstring). Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
+  c = feedforward_common.base()
+  c.model = feedforward_common.ml_collections.ConfigDict(dict(
       kind='johnson', widths='32,64,128', num_residual=5, output='linear'))
   c.style_image = 'starry_night'   # path or named image (tubingen, starry_night, shipwreck)
   c.style_size = 256               # longer side of the style image
-  c.loss = fast_common.ml_collections.ConfigDict(dict(
+  c.loss = feedforward_common.ml_collections.ConfigDict(dict(
       content_layers='relu2_2',
       style_layers='relu1_2,relu2_2,relu3_3,relu4_3',
       style_layer_weights='inv_channels_sq',   # 1e3 / C_l^2
@@ -50,7 +56,7 @@ def get_config(arg=None):
     c.weights = 'hed_vgg16'
 
   def smoke(c):
-    fast_common.smoke(c)
+    feedforward_common.smoke(c)
     c.data.crop = 32
     c.data.resize = 40
     c.model.widths = '8,8,16'
@@ -58,5 +64,5 @@ def get_config(arg=None):
     c.style_size = 64
     c.loss.style_layers = 'relu1_2,relu2_2'   # a shallow loss network compiles fast
 
-  return fast_common.apply_variants(c, arg, {
-      'folder': fast_common.local_folder, 'cpu': cpu, 'hed': hed, 'smoke': smoke})
+  return feedforward_common.apply_variants(c, arg, {
+      'folder': feedforward_common.local_folder, 'cpu': cpu, 'hed': hed, 'smoke': smoke})

@@ -10,6 +10,13 @@ from experiments.configs import gan_common
 
 
 def get_config(arg=None):
+  """PacGAN on the 8-Gaussian ring (``mixture_config('ring8')``): 20k steps of batch 100,
+  evaluated by mode coverage on 2500 samples.
+
+  ``arg``: comma-separated variants: 'smoke', 'paper' (400k steps), 'pack2', 'pack4'
+  (PacGAN packing degree).
+  Unknown variant names raise ValueError (reported as a ConfigError naming the config).
+  """
   return mixture_config('ring8', arg)
 
 

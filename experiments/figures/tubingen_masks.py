@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from jaxstyle import images
+from jaxstyle.io import images
 
 
 def sky_mask(rgb_HWC: np.ndarray) -> np.ndarray:

@@ -1,10 +1,12 @@
-"""``key=value,key=value`` arguments of sweep files (``experiments/sweeps/NAME.py:ARG``)."""
+"""``key=value,key=value`` arguments of sweep files (``jaxstyle sweep run NAME:ARG``)."""
+
+from jaxstyle.runtime.config import split_list
 
 
 def parse(arg: str | None, defaults: dict) -> dict:
   """Overrides ``defaults`` (whose values fix each option's type); raises ValueError."""
   out = dict(defaults)
-  for item in filter(None, (arg or '').split(',')):
+  for item in split_list(arg):
     key, sep, value = item.partition('=')
     key = key.strip()
     if not sep or key not in defaults:

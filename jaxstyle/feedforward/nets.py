@@ -21,9 +21,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxstyle.errors import ConfigError
+from jaxstyle.kernels import kn2row
 
 
 def reflect_pad(x_BHWC: jax.Array, pad: int) -> jax.Array:
+  """Reflection-pads H and W of an NHWC batch by ``pad`` px on each side (PyTorch's
+  ``ReflectionPad2d``); ``pad=0`` returns the input unchanged."""
   if pad == 0:
     return x_BHWC
   return jnp.pad(x_BHWC, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='reflect')
@@ -32,40 +35,6 @@ def reflect_pad(x_BHWC: jax.Array, pad: int) -> jax.Array:
 def upsample2x(x_BHWC: jax.Array) -> jax.Array:
   """Nearest-neighbour x2 (``nn.Upsample(mode='nearest')``)."""
   return jnp.repeat(jnp.repeat(x_BHWC, 2, axis=1), 2, axis=2)
-
-
-def conv_kn2row(x_BHWC, w_HWIO):
-  """'VALID' stride-1 convolution as one matmul to every tap's output, then a sum of
-  shifted slices: for few output channels (k^2 C_out small), e.g. the 9x9 conv to RGB,
-  which XLA:CPU's direct convolution takes 400 ms for at 256 px."""
-  k, _, c_in, c_out = w_HWIO.shape
-  b, hp, wp, _ = x_BHWC.shape
-  h, w = hp - k + 1, wp - k + 1
-  y = (x_BHWC @ w_HWIO.transpose(2, 0, 1, 3).reshape(c_in, k * k * c_out))
-  y = y.reshape(b, hp, wp, k, k, c_out)
-  out = None
-  for i in range(k):
-    for j in range(k):
-      t = y[:, i:i + h, j:j + w, i, j, :]
-      out = t if out is None else out + t
-  return out
-
-
-CONV_IMPLS = ('auto', 'xla', 'kn2row')
-
-
-def choose_impl(kernel: int, stride: int, c_in: int, c_out: int) -> str:
-  """For inference only: autodiff of kn2row's shifted slices materialises one padded copy
-  of the k*k-tap buffer per tap (81 for a 9x9 kernel), so training keeps XLA's kernels.
-
-  'auto': kn2row where XLA:CPU's direct convolution is slow, few output channels for
-  the kernel size (measured at 256 px on a 2-core x86 CPU: 9x9 32->3 400 -> 74 ms, the
-  upsampling convs 3x3 64->32 115 -> 70 ms and 128->64 112 -> 45 ms); XLA's
-  convolution everywhere else. (An im2col form for the 9x9 conv from RGB was slower
-  than XLA's, 236 vs 109 ms: 81 three-channel slices make a poor memory layout.)"""
-  if stride == 1 and kernel > 1 and kernel * kernel * c_out <= 576:
-    return 'kn2row'
-  return 'xla'
 
 
 class _Conv(nn.Module):
@@ -83,14 +52,14 @@ class _Conv(nn.Module):
     w = self.param('kernel', nn.initializers.lecun_normal(),
                    (self.kernel, self.kernel, c_in, self.features))
     impl = self.impl
-    if impl not in CONV_IMPLS:
-      raise ConfigError(f'conv impl must be one of {CONV_IMPLS}, got {impl!r}')
+    if impl not in kn2row.CONV_IMPLS:
+      raise ConfigError(f'conv impl must be one of {kn2row.CONV_IMPLS}, got {impl!r}')
     if impl == 'auto':
-      impl = choose_impl(self.kernel, self.stride, c_in, self.features)
+      impl = kn2row.choose_impl(self.kernel, self.stride, c_in, self.features)
     if impl != 'xla' and self.stride != 1:
       raise ConfigError(f'conv impl {impl!r} supports stride 1 only')
     if impl == 'kn2row':
-      y = conv_kn2row(x, w)
+      y = kn2row.conv_kn2row(x, w)
     else:
       y = jax.lax.conv_general_dilated(x, w, (self.stride, self.stride), 'VALID',
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
@@ -123,15 +92,24 @@ class ReflectConv(nn.Module):
 
 
 def normed_conv(features: int, kernel: int, stride: int = 1, impl: str = 'xla') -> ReflectConv:
+  """A bias-free ``ReflectConv`` for convolutions followed by a normalisation
+  (the bias would be cancelled; see ``ReflectConv``).
+  """
   return ReflectConv(features, kernel, stride, use_bias=False, impl=impl)
 
 
 def instance_norm(use_bias: bool = True):
+  """Instance normalisation matching PyTorch's ``InstanceNorm2d(affine=True)``;
+  ``use_bias=False`` drops the shift where a later normalisation cancels it.
+  """
   # PyTorch's InstanceNorm2d(affine=True): biased variance, eps 1e-5, per-channel affine.
   return nn.InstanceNorm(epsilon=1e-5, use_bias=use_bias)
 
 
 class ResidualBlock(nn.Module):
+  """Johnson's residual block: x + IN(conv3x3(ReLU(IN(conv3x3(x))))), ``features``
+  channels in and out, reflection padding, no ReLU after the sum.
+  """
   features: int
   conv_impl: str = 'xla'
 

@@ -17,7 +17,7 @@ Johnson et al.'s Lua code divides Gram matrices by C*H*W instead of H*W: its sty
 weight w corresponds to ``style_weight * layer_weight = w / C^2`` here.
 
 ``Trainer.step`` is written for one device (``lax.pmean`` over 'batch') and runs under
-``jaxstyle.parallel.DataParallel`` exactly like the GAN step; the frozen encoder and the
+``jaxstyle.runtime.parallel.DataParallel`` exactly like the GAN step; the frozen encoder and the
 style targets enter as replicated arguments (``consts``), not as state.
 """
 
@@ -32,16 +32,20 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxstyle import losses, vgg
+from jaxstyle.perceptual import losses, vgg
 from jaxstyle.errors import ConfigError
 from jaxstyle.feedforward import nets
-from jaxstyle.weights import Preprocessing
+from jaxstyle.kernels import conv3x3
+from jaxstyle.perceptual.weights import Preprocessing
 
 KINDS = ('johnson', 'texture', 'adain')
 
 
 @flax.struct.dataclass
 class TrainState:
+  """Replicated training state of a ``Trainer``: step (int32 scalar), RNG key data,
+  network parameters, mutable collections (``model_state``) and Adam's state.
+  """
   step: jax.Array
   rng: jax.Array        # uint32 key data
   params: Any
@@ -58,6 +62,9 @@ class Encoder:
 
   @property
   def module(self) -> vgg.VGG:
+    """The ``vgg.VGG`` module to apply with this encoder's variables
+    (``fast_input_grad=True``: pass ``frozen_variables(...)``).
+    """
     return vgg.VGG(arch=self.arch, pooling=self.pooling, fast_input_grad=True)
 
   def __call__(self, variables, rgb_BHWC, layers) -> dict:
@@ -69,7 +76,7 @@ def frozen_variables(params: dict, arch: str) -> dict:
   """The encoder's variables with the input-gradient kernels derived once (for the layers
   present: a saved AdaIN model keeps only those up to relu4_1)."""
   names = [n for n in vgg.conv_names(arch) if n + '_kernel' in params]
-  derive = jax.jit(lambda p: {n: vgg.derive_kernel(p[n + '_kernel']) for n in names})
+  derive = jax.jit(lambda p: {n: conv3x3.derive_kernel(p[n + '_kernel']) for n in names})
   return {'params': params, 'derived': derive(params)}
 
 
@@ -85,9 +92,13 @@ class Perceptual:
 
   @property
   def layers(self) -> tuple[str, ...]:
+    """Content layers then style layers, each once, in that order."""
     return tuple(dict.fromkeys(self.content_layers + self.style_layers))
 
   def style_targets(self, encoder: Encoder, variables, style_rgb_HWC) -> dict:
+    """Gram matrices (1, C, C) at each style layer of one style image
+    (RGB [0, 1], (H, W, 3)); computed once before training and passed as a const.
+    """
     feats = encoder(variables, jnp.asarray(style_rgb_HWC)[None], self.style_layers)
     return {layer: losses.gram(feats[layer]) for layer in self.style_layers}
 
@@ -118,15 +129,23 @@ def example_keys(key, n: int, axis_name: str):
 
 @dataclasses.dataclass(frozen=True)
 class JohnsonTask:
+  """Johnson et al. 2016: content crops (B, crop, crop, 3), RGB [0, 1] ->
+  ``TransformNet`` -> ``Perceptual`` loss. Its consts are (encoder variables, style Gram
+  matrices from ``Perceptual.style_targets``).
+  """
   net: nets.TransformNet
   encoder: Encoder
   loss: Perceptual
   kind: str = 'johnson'
 
   def init(self, key, crop: int):
+    """Returns (variables, model_state) for crop x crop inputs; model_state is {}."""
     return self.net.init(key, jnp.zeros((1, crop, crop, 3))), {}
 
   def objective(self, params, model_state, content_BHWC, consts, key, axis_name):
+    """Loss of one device's batch; returns ``(total, (model_state, terms))``
+    with ``terms`` the per-layer losses and 'total' (``key`` and ``axis_name`` are unused).
+    """
     del key, axis_name
     enc_vars, style_grams = consts
     out = self.net.apply({'params': params}, content_BHWC)
@@ -140,6 +159,10 @@ class JohnsonTask:
 
 @dataclasses.dataclass(frozen=True)
 class TextureTask:
+  """Ulyanov et al. 2016: per-example noise pyramids (finest side ``size`` px) ->
+  ``TextureNet`` -> Gram loss of one texture. The batch rows only fix the batch size; the
+  noise comes from per-example keys. Consts as for ``JohnsonTask``.
+  """
   net: nets.TextureNet
   encoder: Encoder
   loss: Perceptual
@@ -154,6 +177,9 @@ class TextureTask:
     return jax.vmap(one)(keys)
 
   def init(self, key, crop: int):
+    """Returns ({'params': ...}, model_state), model_state holding the BatchNorm
+    statistics when ``net.norm == 'batch'`` (else {}); ``crop`` is unused.
+    """
     del crop
     z = nets.texture_noise(key, 2, (self.size, self.size), self.net.num_scales,
                            self.net.noise_channels)
@@ -161,6 +187,9 @@ class TextureTask:
     return {'params': variables['params']}, {k: v for k, v in variables.items() if k != 'params'}
 
   def objective(self, params, model_state, rows, consts, key, axis_name):
+    """Loss on freshly sampled noise, one sample per batch row; returns
+    ``(total, (model_state, terms))`` with BatchNorm statistics updated in ``model_state``.
+    """
     enc_vars, style_grams = consts
     z = self.noise(example_keys(key, rows.shape[0], axis_name))
     variables = {'params': params, **model_state}
@@ -176,6 +205,11 @@ class TextureTask:
 
 @dataclasses.dataclass(frozen=True)
 class AdaINTask:
+  """Huang & Belongie 2017: (content, style) pairs (B, 2, crop, crop, 3), RGB [0, 1]
+  -> frozen VGG encoder to ``content_layer`` (relu4_1), ``adain``, ``AdaINDecoder``. Loss:
+  ``content_weight`` x the decoded image's feature distance to the AdaIN target plus
+  ``style_weight`` x the mean/std differences at ``style_layers``. Consts: (encoder variables,).
+  """
   net: nets.AdaINDecoder
   encoder: Encoder
   style_layers: tuple[str, ...]
@@ -185,10 +219,16 @@ class AdaINTask:
   content_layer: str = 'relu4_1'
 
   def init(self, key, crop: int):
+    """Returns (decoder variables, {}) for relu4_1 maps of a crop x crop input
+    (crop // 8 per side, 512 channels).
+    """
     f = jnp.zeros((1, crop // 8, crop // 8, vgg.channels(self.content_layer)))
     return self.net.init(key, f), {}
 
   def objective(self, params, model_state, pairs_B2HWC, consts, key, axis_name):
+    """Loss of one device's batch of pairs; returns
+    ``(total, (model_state, terms))`` with 'content', 'style/<layer>' and 'total' terms.
+    """
     del key, axis_name
     (enc_vars,) = consts
     content, style = pairs_B2HWC[:, 0], pairs_B2HWC[:, 1]
@@ -232,6 +272,7 @@ class Trainer:
     self.task, self.tx, self.crop, self.axis_name = task, tx, crop, axis_name
 
   def init(self, seed: int) -> TrainState:
+    """The initial ``TrainState`` (step 0), a pure function of ``seed``."""
     k_init, k_run = jax.random.split(jax.random.key(seed))
     variables, model_state = self.task.init(k_init, self.crop)
     params = variables['params']

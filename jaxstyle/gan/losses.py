@@ -24,6 +24,10 @@ LOSSES = ('minimax', 'non_saturating', 'hinge', 'least_squares', 'wasserstein')
 
 
 def d_loss(kind: str, real, fake):
+  """The discriminator's loss of kind ``kind`` (one of ``LOSSES``) from its logits on real
+  and generated batches (any matching shapes); a scalar to minimise. Raises ConfigError
+  for an unknown ``kind``.
+  """
   if kind in ('minimax', 'non_saturating'):
     # -log sigmoid(r) - log(1 - sigmoid(f)), written with softplus for stability.
     return jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
@@ -37,6 +41,9 @@ def d_loss(kind: str, real, fake):
 
 
 def g_loss(kind: str, fake):
+  """The generator's loss of kind ``kind`` from the discriminator's logits on generated
+  samples; a scalar to minimise. Raises ConfigError for an unknown ``kind``.
+  """
   if kind == 'minimax':
     return -jnp.mean(jax.nn.softplus(fake))          # log(1 - sigmoid(f))
   if kind == 'non_saturating':

@@ -244,6 +244,10 @@ def _bn_scale_init(key, shape, dtype=jnp.float32):
 
 @dataclasses.dataclass(frozen=True)
 class GANModels:
+  """A generator/discriminator pair with its noise prior and output range, as
+  ``build`` returns it. Generator: noise (..., noise_dim) -> samples in ``data_range``;
+  discriminator: samples (packed ``model.pack`` at a time) -> one logit per pack.
+  """
   generator: nn.Module
   discriminator: nn.Module
   noise_dim: int
@@ -251,6 +255,9 @@ class GANModels:
   data_range: tuple     # (low, high) of the generator's output
 
   def sample_noise(self, key, shape=()):
+    """Noise of shape (*shape, noise_dim) from the prior: standard normal, or
+    uniform on [-sqrt 3, sqrt 3] (unit variance) when ``noise == 'uniform'``.
+    """
     if self.noise == 'uniform':
       return jax.random.uniform(key, (*shape, self.noise_dim), minval=-np.sqrt(3.0),
                                 maxval=np.sqrt(3.0))

@@ -2,7 +2,7 @@
 
 ``GANTrainer.step(state, real)`` is written for ONE device holding its slice of the
 global batch. It averages gradients and metrics with ``lax.pmean`` over ``axis_name``;
-``jaxstyle.parallel`` runs it under ``jax.pmap`` or ``jax.jit(jax.shard_map)``.
+``jaxstyle.runtime.parallel`` runs it under ``jax.pmap`` or ``jax.jit(jax.shard_map)``.
 
 Randomness. The run's key lives in the state (``rng``). A step uses
 ``fold_in(rng, step)``; every example of the global batch then gets its own key
@@ -36,6 +36,9 @@ from jaxstyle.gan.models import GANModels
 
 @flax.struct.dataclass
 class GANState:
+  """Replicated GAN training state: both players' parameters, mutable collections and
+  optimiser states, the step count, the run's RNG key data and the optional EMA weights.
+  """
   step: jax.Array          # generator updates done
   rng: jax.Array           # uint32 key data of the run's training key
   g_params: Any
@@ -49,6 +52,21 @@ class GANState:
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
+  """Settings of one GAN update (from ``config.train``); invalid values raise
+  ConfigError on construction.
+
+  Attributes:
+    loss: one of ``losses.LOSSES``.
+    gp_weight: WGAN-GP penalty weight (0: off).
+    d_steps: discriminator updates per generator update ('alternating' only).
+    update: 'alternating' (D then G against the updated D) or 'simultaneous' (both
+      gradients at the current parameters).
+    d_loss_scale: factor on the discriminator loss.
+    ema_decay: decay of the generator's weight average, in [0, 1) (0: no EMA).
+    ema_start: first step that averages; before it the EMA just copies the weights.
+    pack: PacGAN packing degree m (the discriminator sees m examples at a time).
+    axis_name: the data-parallel axis the gradients are averaged over.
+  """
   loss: str = 'non_saturating'
   gp_weight: float = 0.0
   d_steps: int = 1
@@ -103,7 +121,8 @@ def make_optimizer(c) -> optax.GradientTransformation:
   if c.name == 'goodfellow_sgd':
     # ExponentialDecay(decay_factor, min_lr) per update; MomentumAdjustor linear from
     # momentum_start to momentum_end, reached after momentum_saturate_steps updates.
-    lr = lambda t: jnp.maximum(c.lr / jnp.power(c.lr_decay_factor, t), c.min_lr)  # noqa: E731
+    log_decay = float(np.log(c.lr_decay_factor))  # float64: float32(1.000004) is 1.00000405
+    lr = lambda t: jnp.maximum(c.lr * jnp.exp(-log_decay * t), c.min_lr)  # noqa: E731
     frac = lambda t: jnp.minimum(t / max(c.momentum_saturate_steps, 1), 1.0)  # noqa: E731
     mom = lambda t: c.momentum_start + (c.momentum_end - c.momentum_start) * frac(t)  # noqa: E731
     return pylearn2_momentum(lr, mom)
@@ -141,6 +160,9 @@ class GANTrainer:
   # ----------------------------------------------------------------- init
 
   def init(self, seed: int, data_shape: tuple) -> GANState:
+    """The initial ``GANState`` for examples of ``data_shape`` (e.g. (28, 28, 1) or
+    (2,)), a pure function of ``seed``.
+    """
     key = jax.random.key(seed)
     k_g, k_d, k_run = jax.random.split(key, 3)
     m = self.cfg.pack
@@ -160,12 +182,19 @@ class GANTrainer:
   # ----------------------------------------------------------------- model calls
 
   def generate(self, g_params, g_stats, z, train: bool):
+    """Generator output for noise ``z``; returns (samples, g_stats) with the BatchNorm
+    statistics updated when ``train`` and the generator has any.
+    """
     variables = {'params': g_params, **g_stats}
     if train and g_stats:
       return self.models.generator.apply(variables, z, train=True, mutable=list(g_stats))
     return self.models.generator.apply(variables, z, train=train), g_stats
 
   def discriminate(self, d_params, d_stats, x, keys, train: bool = True):
+    """Discriminator logits for samples ``x`` (packed ``pack`` at a time, so one logit
+    per pack); ``keys`` are per-example dropout keys or None. Returns (logits, d_stats),
+    d_stats updated when ``train``.
+    """
     variables = {'params': d_params, **d_stats}
     x = pack_examples(x, self.cfg.pack)
     if keys is not None:
@@ -270,4 +299,5 @@ class GANTrainer:
 
 
 def count_params(tree) -> int:
+  """Total number of scalars in a parameter pytree."""
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))

@@ -20,12 +20,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxstyle import download, fileio
+from jaxstyle.io import download, fileio
 
 VERSION = 1
 
 
 class LeNet(nn.Module):
+  """The MNIST classifier: (B, 28, 28, 1) in [0, 1] -> 10 logits, or with ``features=True``
+  the 128-d penultimate ReLU features used for the Fréchet distance.
+  """
   @nn.compact
   def __call__(self, x, features: bool = False):
     x = nn.relu(nn.Conv(32, (5, 5))(x))
@@ -70,12 +73,16 @@ _apply_jit = jax.jit(_apply, static_argnames='features')
 
 
 def predict(params, images01, features: bool = False, batch: int = 500) -> np.ndarray:
+  """LeNet outputs for images in [0, 1] (N, 28, 28, 1), in batches of ``batch``: logits
+  (N, 10), or the (N, 128) features with ``features=True``; a numpy array.
+  """
   out = [np.asarray(_apply_jit(params, jnp.asarray(images01[i:i + batch]), features))
          for i in range(0, len(images01), batch)]
   return np.concatenate(out)
 
 
 def accuracy(params, images01, labels) -> float:
+  """Fraction of ``images01`` whose arg-max logit equals ``labels`` (integer digits)."""
   return float((predict(params, images01).argmax(1) == labels).mean())
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 
 def statistics(features) -> tuple[np.ndarray, np.ndarray]:
+  """Mean (D,) and covariance (D, D), float64, of features (N, D)."""
   f = np.asarray(features, np.float64)
   return f.mean(0), np.cov(f, rowvar=False)
 
@@ -25,6 +26,7 @@ def _psd_sqrt(c):
 
 
 def frechet_distance(mu1, c1, mu2, c2) -> float:
+  """Fréchet distance between Gaussians (mu1, c1) and (mu2, c2); see the module docstring."""
   s1 = _psd_sqrt(np.asarray(c1, np.float64))
   m = s1 @ np.asarray(c2, np.float64) @ s1
   tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
@@ -33,6 +35,9 @@ def frechet_distance(mu1, c1, mu2, c2) -> float:
 
 
 def fid_from_features(f1, f2) -> float:
+  """Fréchet distance between the Gaussians fitted to features f1 (N1, D) and f2 (N2, D)
+  (FID when they are Inception pool3 features).
+  """
   return frechet_distance(*statistics(f1), *statistics(f2))
 
 
@@ -48,6 +53,9 @@ def _mmd2_unbiased(x, y):
 
 def kid_from_features(f1, f2, num_subsets: int = 100, subset_size: int = 1000,
                       seed: int = 0) -> tuple[float, float]:
+  """KID of features f1 (N1, D) against f2 (N2, D): (mean, std) of the unbiased MMD^2
+  over ``num_subsets`` random subsets of ``min(subset_size, N1, N2)``, seeded by ``seed``.
+  """
   f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
   size = min(subset_size, len(f1), len(f2))
   rng = np.random.default_rng(seed)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle import download, torch_pickle
+from jaxstyle.io import download, torch_pickle
 from jaxstyle.errors import ConfigError, WeightsError
 
 WEIGHTS = download.RemoteFile(
@@ -64,6 +64,7 @@ def _max_pool(x, stride, pad=0):
 
 
 class InceptionA(nn.Module):
+  """Mixed_5b/c/d: 35x35 map -> 35x35 with 224 + ``pool_features`` channels."""
   pool_features: int
 
   @nn.compact
@@ -79,6 +80,7 @@ class InceptionA(nn.Module):
 
 
 class InceptionB(nn.Module):
+  """Mixed_6a: 35x35x288 -> 17x17x768 (stride-2 grid reduction)."""
   @nn.compact
   def __call__(self, x):
     b3 = BasicConv(384, (3, 3), stride=2, name='branch3x3')(x)
@@ -89,6 +91,7 @@ class InceptionB(nn.Module):
 
 
 class InceptionC(nn.Module):
+  """Mixed_6b..e: 17x17x768 -> 17x17x768 with factorised 7x7 branches of width ``c7``."""
   c7: int
 
   @nn.compact
@@ -108,6 +111,7 @@ class InceptionC(nn.Module):
 
 
 class InceptionD(nn.Module):
+  """Mixed_7a: 17x17x768 -> 8x8x1280 (stride-2 grid reduction)."""
   @nn.compact
   def __call__(self, x):
     b3 = BasicConv(192, (1, 1), name='branch3x3_1')(x)
@@ -120,6 +124,7 @@ class InceptionD(nn.Module):
 
 
 class InceptionE(nn.Module):
+  """Mixed_7b/c: 8x8 map -> 8x8x2048; ``pool`` picks the pooling branch as in TF's graph."""
   pool: str  # 'avg' (Mixed_7b) or 'max' (Mixed_7c), as in the TF graph
 
   @nn.compact
@@ -237,28 +242,3 @@ def features(variables, images01, batch: int = 50, size: int = 299,
   for i in range(0, len(images01), batch):
     out.append(np.asarray(_forward(variables, preprocess(images01[i:i + batch], size, resize))))
   return np.concatenate(out)
-
-
-def evaluate_generator(config, trainer, state, source, transform, seed) -> dict:
-  """FID and KID of the generator against ``eval.num_real`` images of ``eval.test_subset``."""
-  from experiments.gan_eval import generate, to_unit
-  from jaxstyle import data
-  from jaxstyle.metrics import frechet
-  e = config.eval
-  variables = load_variables(e.inception_weights or None)
-  fake = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
-  c = config.data
-  real_source = data.TFDSSource(c.name, e.test_subset, c.get('tfds_data_dir') or None,
-                                download=bool(c.get('download', False))) \
-      if c.kind == 'tfds' else source
-  n_real = min(int(e.num_real), len(real_source))
-  real = (transform(real_source.get(np.arange(n_real))) - trainer.models.data_range[0]) / \
-      (trainer.models.data_range[1] - trainer.models.data_range[0])
-  f_fake = features(variables, fake, resize=e.resize)
-  f_real = features(variables, real, resize=e.resize)
-  kid_mean, kid_std = frechet.kid_from_features(f_fake, f_real)
-  return {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
-                  'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
-                  'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds' else source.name,
-                  'weights': WEIGHTS.filename, 'resize': f'{e.resize} to 299, antialias off',
-                  'checkpoint': 'final'}}

@@ -1,0 +1,67 @@
+"""Defaults shared by the feed-forward network configs (johnson, texture_net, adain)."""
+
+import ml_collections
+
+from jaxstyle.runtime.config import apply_variants  # noqa: F401  (used by the configs)
+
+
+def image_data(kind='tfds', name='coco/2017', crop=256, resize=256) -> ml_collections.ConfigDict:
+  """Random crops from a TFDS image dataset or a local image folder."""
+  return ml_collections.ConfigDict(dict(
+      kind=kind,              # tfds | folder
+      name=name,              # TFDS dataset name
+      split='train',
+      path='',                # folder: directory of images (searched recursively)
+      subset='',              # 'start:stop' rows of the split ('' = all)
+      crop=crop,              # square random crop side
+      resize=resize,          # shorter side scaled to this before cropping (0 = never)
+      order_seed=0,           # example order and crop positions
+      tfds_data_dir='', download=False,
+      channels=3, image_size=0, range='[0,1]',
+      verify_images=True,     # folder: decode (and size-check) every image before training
+      on_bad_image='stop'))   # folder: 'stop' at a corrupt/too small image, or 'skip' it
+
+
+def base() -> ml_collections.ConfigDict:
+  """Defaults of every feed-forward config: task 'feedforward', VGG-16 (Keras) loss
+  network, COCO 256 px crops, 40k steps of batch 4, Adam 1e-3, checkpoints every 1000
+  steps, previews every 1000. The config files set ``model``, ``loss`` and what differs.
+  """
+  c = ml_collections.ConfigDict()
+  c.task = 'feedforward'
+  c.seed = 0
+  c.weights = 'keras_vgg16'   # frozen loss network: keras_vgg16 | keras_vgg19 | hed_vgg16
+  c.weights_path = ''
+  c.weights_verify = True
+  c.data = image_data()
+  c.train = ml_collections.ConfigDict(dict(num_steps=40_000, batch_size=4))
+  c.optimizer = ml_collections.ConfigDict(dict(name='adam', lr=1e-3, b1=0.9, b2=0.999,
+                                               decay=0.0))
+  c.parallel = ml_collections.ConfigDict(dict(mode='pmap'))   # pmap | shard_map
+  c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
+  c.log = ml_collections.ConfigDict(dict(
+      every=50, sample_every=1000, tensorboard=True,
+      preview_images='',      # comma-separated validation images ('' = dataset centre crops)
+      num_preview=4, preview_size=256))
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A few steps at a tiny size on the offline backbone (tests, a first try)."""
+  c.weights = 'hed_vgg16'
+  c.train.num_steps = 4
+  c.train.batch_size = 8
+  c.checkpoint.every = 2
+  c.log.every = 2
+  c.log.sample_every = 2
+  c.log.num_preview = 2
+  c.log.preview_size = 32
+  c.log.tensorboard = False
+  return c
+
+
+def local_folder(c: ml_collections.ConfigDict, path: str = '') -> ml_collections.ConfigDict:
+  """Content images from a local folder (set --config.data.path)."""
+  c.data.kind = 'folder'
+  c.data.path = path
+  return c

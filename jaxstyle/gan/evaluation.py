@@ -1,0 +1,176 @@
+"""Evaluation of a trained generator, as the config's ``eval.kind`` asks.
+
+The estimators are in ``jaxstyle.metrics``; this module generates the samples, picks the
+reference data and records the protocol next to the numbers.
+
+  modes   2D mixtures: PacGAN mode coverage / high-quality fraction / reverse KL
+  mnist   Parzen log-likelihood (Goodfellow et al.'s protocol) and the Fréchet distance
+          in the features of the project's MNIST classifier
+  fid     FID and KID with Inception-v3 (pytorch-fid weights, see jaxstyle.metrics.inception)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxstyle import data
+from jaxstyle.errors import ConfigError
+from jaxstyle.metrics import frechet, modes, parzen
+from jaxstyle.runtime import checkpoint, parallel
+from jaxstyle.runtime import config as config_lib
+from jaxstyle.runtime.rundir import write_json
+
+
+def generate(trainer, state, n: int, seed: int, batch: int = 1000) -> np.ndarray:
+  """n samples from the generator (EMA weights when the run keeps them)."""
+  sample = trainer.sample_jit
+  key = jax.random.key(seed)
+  out = []
+  for i in range(0, n, batch):
+    z = trainer.models.sample_noise(jax.random.fold_in(key, i), (min(batch, n - i),))
+    out.append(np.asarray(sample(state, z)))
+  return np.concatenate(out)
+
+
+def to_unit(x, data_range):
+  """Samples in the model's ``data_range`` (lo, hi), e.g. (-1, 1), -> [0, 1], clipped."""
+  lo, hi = data_range
+  return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def evaluate(config, trainer, state, source, transform) -> dict:
+  """Runs the evaluation ``config.eval.kind`` names ('modes', 'mnist' or 'fid') on the
+  generator in host ``state``; ``source``/``transform`` are the training data (the FID
+  reference for a folder dataset). Samples use seed ``config.seed + 1000``.
+
+  Returns the metrics dict of that kind plus 'kind' and 'eval_seconds' (wall time).
+  Raises ConfigError for any other ``eval.kind``.
+  """
+  e = config.eval
+  start = time.time()
+  seed = int(config.seed) + 1000
+  if e.kind == 'modes':
+    centers, std = data.mixture_centers(config.data.name)
+    x = generate(trainer, state, int(e.num_samples), seed)
+    result = modes.mode_metrics(x, centers, std)
+  elif e.kind == 'mnist':
+    result = evaluate_mnist(config, trainer, state, seed)
+  elif e.kind == 'fid':
+    result = evaluate_fid(config, trainer, state, source, transform, seed)
+  else:
+    raise ConfigError(f"eval.kind must be none, modes, mnist or fid; got {e.kind!r}")
+  result['eval_seconds'] = round(time.time() - start, 1)
+  result['kind'] = e.kind
+  return result
+
+
+def mnist_arrays(path, spec: str):
+  """``'split:start:stop'`` of the MNIST idx files in ``path`` -> images in [0, 1], labels."""
+  split, _, rows = str(spec).partition(':')
+  src = data.subset(data.mnist_idx(path, split), rows or ':')
+  prefix = 't10k' if split == 'test' else 'train'
+  names = [f'{prefix}-labels-idx1-ubyte{s}' for s in ('.gz', '')]
+  labels_path = next((Path(path) / n for n in names if (Path(path) / n).exists()),
+                     Path(path) / names[0])
+  labels = data.read_idx(labels_path)[src.start:src.stop].astype(np.int64)
+  return src.get(np.arange(len(src))).astype(np.float32) / 255.0, labels
+
+
+def evaluate_mnist(config, trainer, state, seed) -> dict:
+  """Goodfellow et al.'s Parzen-window log-likelihood (sigma chosen on
+  ``eval.validation_subset``, scored on ``eval.test_subset``) and the Fréchet distance,
+  test accuracy and digit histogram in the features of the project's MNIST classifier
+  (trained on ``eval.classifier_subset``, cached). Needs the MNIST idx files in
+  ``config.data.path``; returns {'parzen', 'classifier', 'parzen_protocol'}.
+  """
+  from jaxstyle.metrics import classifier
+  e = config.eval
+  path = config.data.path
+  samples = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
+  valid, _ = mnist_arrays(path, e.validation_subset)
+  test, test_labels = mnist_arrays(path, e.test_subset)
+  result = {'parzen': parzen.evaluate(samples.reshape(len(samples), -1),
+                                      valid[:1000].reshape(-1, 784), test.reshape(-1, 784))}
+  train_x, train_y = mnist_arrays(path, e.classifier_subset)
+  params = classifier.cached(train_x, train_y, seed=0)
+  feats_gen = classifier.predict(params, samples, features=True)
+  feats_test = classifier.predict(params, test, features=True)
+  counts = np.bincount(classifier.predict(params, samples).argmax(1), minlength=10)
+  result['classifier'] = {
+      'frechet_distance': frechet.fid_from_features(feats_gen, feats_test),
+      'test_accuracy': classifier.accuracy(params, test, test_labels),
+      'train_subset': e.classifier_subset, 'num_generated': len(samples),
+      'num_real': len(test), 'digit_histogram': counts.tolist()}
+  result['parzen_protocol'] = (f'sigma from logspace(-1,0,10) on the first 1000 images of '
+                               f'{e.validation_subset}, test on {e.test_subset} of the MNIST '
+                               f'test set; {len(samples)} generated samples')
+  return result
+
+
+def evaluate_fid(config, trainer, state, source, transform, seed) -> dict:
+  """FID and KID of the generator against ``eval.num_real`` images of ``eval.test_subset``."""
+  from jaxstyle.metrics import inception  # Inception-v3 only when FID is asked for
+  e = config.eval
+  variables = inception.load_variables(e.inception_weights or None)
+  fake = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
+  c = config.data
+  real_source = data.TFDSSource(c.name, e.test_subset, c.get('tfds_data_dir') or None,
+                                download=bool(c.get('download', False))) \
+      if c.kind == 'tfds' else source
+  n_real = min(int(e.num_real), len(real_source))
+  real = (transform(real_source.get(np.arange(n_real))) - trainer.models.data_range[0]) / \
+      (trainer.models.data_range[1] - trainer.models.data_range[0])
+  f_fake = inception.features(variables, fake, resize=e.resize)
+  f_real = inception.features(variables, real, resize=e.resize)
+  kid_mean, kid_std = frechet.kid_from_features(f_fake, f_real)
+  return {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
+                  'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
+                  'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds' else source.name,
+                  'weights': inception.WEIGHTS.filename, 'resize': f'{e.resize} to 299, antialias off',
+                  'checkpoint': 'final'}}
+
+
+def evaluate_checkpoint(workdir: str | Path, step: int | None = None, overrides=()) -> dict:
+  """Evaluates a GAN run's checkpoint again (another step, or FID once weights exist).
+
+  Reads the run's config.json, applies ``overrides`` (``[(key, value)]``; only ``eval.*``
+  keys may change), restores checkpoint ``step`` (default: the latest) and writes
+  ``eval_step_N.json`` beside it. Returns the result with ``step`` added.
+  """
+  from jaxstyle.gan import task  # the task builds the trainer the checkpoint was made with
+  workdir = Path(workdir)
+  if not (workdir / 'config.json').exists():
+    raise ConfigError(f'{workdir} has no config.json: not a run directory; give the --workdir '
+                      f'of a GAN run')
+  run_config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
+  if run_config.get('task') != 'gan':
+    raise ConfigError(f'{workdir} is a {run_config.get("task")!r} run; evaluate takes GAN runs')
+  for key, _ in overrides:
+    if not key.startswith('eval.'):
+      raise ConfigError(f'--config.{key}: only eval.* keys can be changed when evaluating')
+  config_lib.apply_overrides(run_config, overrides)
+  source, shape, transform, trainer = task.build(run_config)
+  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', 1)
+  try:
+    if ckpt.latest_step() is None:
+      raise ConfigError(f'{workdir}/checkpoints holds no checkpoint')
+    step = ckpt.latest_step() if step is None else step
+    if step not in ckpt.manager.all_steps():
+      raise ConfigError(f'no checkpoint at step {step}; saved steps: {ckpt.manager.all_steps()}')
+    saved = json.loads((workdir / 'config.json').read_text())
+    state, _ = ckpt.restore(trainer.init(int(run_config.seed), shape),
+                            checkpoint.fingerprint(saved), step)
+  finally:
+    ckpt.close()
+  result = evaluate(run_config, trainer, parallel.host_local(state), source, transform)
+  result['step'] = step
+  if isinstance(result.get('fid'), dict):
+    result['fid']['checkpoint'] = f'step {step}'
+  write_json(workdir / f'eval_step_{step}.json', result)
+  return result

@@ -1,0 +1,143 @@
+"""The GAN task: trains a GAN into a run directory, resuming from its checkpoints if any.
+
+    jaxstyle run mixture_ring8[:smoke] --workdir runs/NAME [--config.KEY=VALUE ...]
+
+The run directory is ``jaxstyle.runtime.trainloop``'s (config.json, run_info.json,
+metrics.jsonl with d_loss, g_loss, ..., tensorboard/, checkpoints/) with
+samples/step_NNNNNNN.png a fixed-noise sample grid (or 2D scatter), eval.json, the
+config's evaluation of the final generator, and evals.jsonl, the same evaluation every
+eval.every steps ending with the final generator's (no evals.jsonl when eval.every is 0).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxstyle.runtime import trainloop
+from jaxstyle import data
+from jaxstyle.runtime import parallel, run_info
+from jaxstyle.io import figures
+from jaxstyle.errors import ConfigError
+from jaxstyle.gan import models as gan_models
+from jaxstyle.gan import evaluation
+from jaxstyle.gan import train as gan_train
+from jaxstyle.runtime import rundir
+from jaxstyle.runtime.rundir import check_writable, write_json
+
+
+def build(config: ml_collections.ConfigDict):
+  """Source, models and trainer for a config; raises ConfigError/ImageError first."""
+  if int(config.train.num_steps) < 0:
+    raise ConfigError(f'train.num_steps must be >= 0, got {config.train.num_steps}')
+  source = data.source_from_config(config.data)
+  subset = config.data.get('subset')
+  if subset:
+    source = data.subset(source, subset)
+  shape = data.data_shape(config.data)
+  transform = data.transform_from_config(config.data)
+  output_bias = None
+  if config.model.arch == 'goodfellow_mnist':
+    # pylearn2 init_bias_from_marginals: sigmoid(bias) = mean pixel of the training data.
+    idx = np.arange(min(len(source), 10000))
+    mean = np.clip(transform(source.get(idx)).mean(0), 1e-3, 1 - 1e-3)
+    output_bias = np.log(mean / (1 - mean)).astype(np.float32)
+  models = gan_models.build(config.model, shape, bn_axis=parallel.AXIS if
+                            config.model.get('sync_batchnorm', True) else None,
+                            output_bias=output_bias)
+  t = config.train
+  step_config = gan_train.StepConfig(
+      loss=t.loss, gp_weight=float(t.gp_weight), d_steps=int(t.d_steps), update=t.update_rule,
+      d_loss_scale=float(t.d_loss_scale), ema_decay=float(t.ema_decay),
+      ema_start=int(t.ema_start), pack=int(config.model.get('pack', 1)))
+  trainer = gan_train.GANTrainer(models, step_config, gan_train.make_optimizer(config.g_optimizer),
+                                 gan_train.make_optimizer(config.d_optimizer))
+  return source, shape, transform, trainer
+
+
+def _sample_figure(trainer, state, z, config, centers=None):
+  x = np.asarray(trainer.sample_jit(parallel.host_local(state), z))
+  if config.data.kind == 'mixture':
+    return figures.scatter(x, centers)
+  return figures.image_grid(x, trainer.models.data_range)
+
+
+def _periodic_eval(config, trainer, source, transform):
+  if config.eval.kind == 'none' or not int(config.eval.get('every', 0)):
+    return None
+  return lambda host_state: evaluation.evaluate(config, trainer, host_state, source, transform)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | Path,
+        show_progress: bool = True) -> dict:
+  """Trains the GAN ``config`` describes in ``workdir`` (resuming from its checkpoints),
+  then, unless ``eval.kind`` is 'none', evaluates the final generator into eval.json.
+
+  Returns the run_info dict (status 'completed', wall time, final metrics, headline
+  evaluation numbers under 'eval'). Bad data or settings raise ConfigError/ImageError
+  before any output; other failures are recorded in run_info.json and propagate.
+  """
+  parallel.initialize_distributed()
+  workdir = Path(workdir)
+  start_time = time.time()
+  is_main = jax.process_index() == 0
+  info = run_info.collect(int(config.seed))
+  check_writable(workdir)
+
+  # Everything that can be wrong with the inputs fails here, before any output.
+  source, shape, transform, trainer = build(config)
+  global_batch = int(config.train.batch_size)
+  parallel.check_batch(global_batch, trainer.cfg.pack)
+  step_fn = parallel.DataParallel(trainer.step, config.parallel.mode)
+  loader = data.Loader(source, global_batch, trainer.cfg.d_steps, int(config.data.order_seed),
+                       transform, jax.process_index(), jax.process_count())
+  state = trainer.init(int(config.seed), shape)
+
+  centers = data.mixture_centers(config.data.name)[0] if config.data.kind == 'mixture' else None
+  z_fixed = trainer.models.sample_noise(jax.random.key(int(config.seed) + 1),
+                                        (int(config.log.num_samples),))
+  job = trainloop.Job(
+      state=state, step_fn=step_fn, batch=loader.batch,
+      examples_per_step=global_batch * trainer.cfg.d_steps,
+      preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers),
+      bar_keys=('d_loss', 'g_loss'),
+      info=dict(data=source.name, params_g=gan_train.count_params(state.g_params),
+                params_d=gan_train.count_params(state.d_params)),
+      evaluate=_periodic_eval(config, trainer, source, transform),
+      eval_every=int(config.eval.get('every', 0)))
+  try:
+    state, info, writer, ckpt = trainloop.train(config, workdir, job, info, start_time,
+                                                show_progress)
+  finally:
+    loader.close()
+  if is_main and config.eval.kind != 'none':
+    result = evaluation.evaluate(config, trainer, state, source, transform)
+    write_json(workdir / 'eval.json', result)
+    if job.eval_every:  # the final row of evals.jsonl: the same numbers, not a second eval
+      trainloop.record_eval(workdir, int(config.train.num_steps), result)
+    info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+    for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
+      for k, v in result.get(name, {}).items():
+        if isinstance(v, (int, float)) and k in ('log_likelihood', 'stderr', 'frechet_distance',
+                                                 'fid', 'kid'):
+          info['eval'][f'{name}_{k}'] = v
+  ckpt.close()
+  return rundir.finish(workdir, info, 'completed', start_time, writer)
+
+
+INTERRUPTED = 'a checkpoint of the last completed step (rerun the same command to resume) is'
+
+
+def summary(info: dict, workdir: str) -> str:
+  """One line for the CLI: status, run directory, step, wall time, final D/G losses and
+  the evaluation's numbers."""
+  m = info.get('final_metrics', {})
+  losses = ', '.join(f'{k} {m[k]:.4g}' for k in ('d_loss', 'g_loss') if k in m)
+  ev = ', '.join(f'{k} {v:.4g}' if isinstance(v, float) else f'{k} {v}'
+                 for k, v in info.get('eval', {}).items() if k not in ('kind', 'eval_seconds'))
+  return (f'{info["status"]}: {workdir} (step {info["num_steps"]}, {info["wall_time_s"]} s'
+          f'{", " + losses if losses else ""}{"; " + ev if ev else ""})')
