@@ -63,7 +63,8 @@ class StepConfig:
       gradients at the current parameters).
     d_loss_scale: factor on the discriminator loss.
     ema_decay: decay of the generator's weight average, in [0, 1) (0: no EMA).
-    ema_start: first step that averages; before it the EMA just copies the weights.
+    ema_start: first update (0-based step count) that averages; before it the EMA copies
+      the weights (BigGAN-PyTorch, counting from 1, starts one update earlier).
     pack: PacGAN packing degree m (the discriminator sees m examples at a time).
     axis_name: the data-parallel axis the gradients are averaged over.
   """

@@ -11,11 +11,16 @@ ignored (and cleaned up) on restart.
 from __future__ import annotations
 
 import errno
+import shutil
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 
 from jaxstyle.errors import ConfigError, OutputError
+
+# Orbax writes step N into 'N.orbax-checkpoint-tmp' and renames it when complete.
+_ORBAX_TMP_SUFFIX = '.orbax-checkpoint-tmp'
 
 # Keys that may change between a run and its resumption (training length, logging).
 RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'parallel.',
@@ -60,9 +65,19 @@ class Checkpointer:
         options=ocp.CheckpointManagerOptions(
             save_interval_steps=every,
             preservation_policy=ocp.checkpoint_managers.LatestN(keep),
-            enable_async_checkpointing=async_save, create=True,
-            cleanup_tmp_directories=True))
+            enable_async_checkpointing=async_save, create=True))
+    self._remove_unfinished()
     self._in_flight = None  # the step of the last save started, until it is known finished
+
+  def _remove_unfinished(self) -> None:
+    """Deletes the temporary directories of saves that never finished (a process killed
+    mid-write). Orbax never reads them; removing them here, synchronously, means a resumed
+    run starts from a directory holding complete checkpoints only."""
+    if jax.process_index() != 0 or not self.directory.exists():
+      return
+    for path in self.directory.iterdir():
+      if _ORBAX_TMP_SUFFIX in path.name and path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
   def latest_step(self) -> int | None:
     """The step of the newest complete checkpoint, or None if there is none."""
