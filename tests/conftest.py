@@ -23,6 +23,9 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _XLA_CACHE = tempfile.mkdtemp(prefix='jaxstyle-tests-xla-cache-')
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _XLA_CACHE
   atexit.register(shutil.rmtree, _XLA_CACHE, True)
+# JAX caches only programs that took >= 1 s to compile; the suite's many subprocess runs
+# (CLI, multi-process, sweeps) recompile the same small programs, so keep them all.
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 import ctypes  # noqa: E402
 import ctypes.util  # noqa: E402
@@ -34,7 +37,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from jaxstyle import vgg  # noqa: E402
+from jaxstyle.perceptual import vgg  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / 'shared'
 SHARED_IMAGES = SHARED / 'data' / 'images'

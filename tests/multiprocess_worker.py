@@ -1,4 +1,4 @@
-"""One process of the 2-process test (tests/test_gan_multiprocess.py); not a test itself.
+"""One process of the 2-process test (tests/gan/test_multiprocess.py); not a test itself.
 
 usage: python tests/multiprocess_worker.py PORT PROCESS_ID MODE OUT.npz
 Each process has 2 CPU devices and feeds its own half of the global batch.
@@ -13,7 +13,7 @@ os.environ['JAX_PLATFORMS'] = 'cpu'
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxstyle import parallel  # noqa: E402
+from jaxstyle.runtime import parallel  # noqa: E402
 
 
 def main():
@@ -21,7 +21,7 @@ def main():
   parallel.initialize_distributed(f'127.0.0.1:{port}', 2, pid)
   assert jax.process_count() == 2 and jax.device_count() == 4, (jax.process_count(),
                                                                  jax.device_count())
-  from tests.test_gan_parallel import trainer  # the same networks and settings as the test
+  from tests.gan.test_parallel import trainer  # the same networks and settings as the test
   tr = trainer('pacgan_mlp', (2,))
   global_batch = np.random.default_rng(0).normal(size=(1, 16, 2)).astype(np.float32)
   local = global_batch[:, pid * 8:(pid + 1) * 8]

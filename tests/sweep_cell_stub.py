@@ -1,4 +1,4 @@
-"""A stand-in for experiments.main in sweep-runner tests: same flags, no JAX, fast.
+"""A stand-in for `jaxstyle run` in sweep-runner tests: same arguments, no JAX, fast.
 
 It appends "<cell> <pid> <event>" to the ledger file named by the config, sleeps, and
 writes a run directory shaped like a real one (run_info.json, metrics.jsonl with the
@@ -14,11 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
-from ml_collections import config_flags
-
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'config', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'run directory')
+from jaxstyle.runtime import config as config_lib
 
 
 def _ledger(config, workdir: Path, event: str) -> None:
@@ -27,9 +23,10 @@ def _ledger(config, workdir: Path, event: str) -> None:
 
 
 def main(argv):
-  del argv
-  config = _CONFIG.value
-  workdir = Path(_WORKDIR.value)
+  overrides, rest = config_lib.parse_override_args(argv)
+  assert rest[0] == 'run' and rest[2].startswith('--workdir='), rest
+  config = config_lib.apply_overrides(config_lib.load(rest[1]), overrides)
+  workdir = Path(rest[2].split('=', 1)[1])
   resumed = (workdir / 'partial').exists()
   workdir.mkdir(parents=True, exist_ok=True)
   if config.finish_on_term:  # before 'start': the test signals once it sees that line
@@ -45,10 +42,10 @@ def main(argv):
     for step, v in enumerate(values, 1):
       f.write(json.dumps({'step': step, 'loss': v * config.scale}) + '\n')
   (workdir / 'run_info.json').write_text(json.dumps(
-      {'status': 'done', 'wall_time_s': 1.5, 'seed': config.seed, 'device_kind': 'cpu',
+      {'status': 'completed', 'wall_time_s': 1.5, 'seed': config.seed, 'device_kind': 'cpu',
        'devices': ['cpu:0'], 'cpu_count': 2, 'git': {'commit': 'abc1234567890'}}))
   _ledger(config, workdir, 'done')
 
 
 if __name__ == '__main__':
-  app.run(main)
+  main(sys.argv[1:])

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import fast_style, stylise
+from jaxstyle.feedforward import task as feedforward_task
+from jaxstyle import cli
 from experiments.configs import adain as adain_config
 from experiments.configs import johnson as johnson_config
 from experiments.configs import texture_net as texture_config
@@ -50,13 +51,13 @@ def _params(workdir):
 
 
 def test_johnson_run_directory_resume_model_file_and_stylise_cli(tmp_path, photos):
-  info = fast_style.run(_johnson(photos), tmp_path / 'run', show_progress=False)
+  info = feedforward_task.run(_johnson(photos), tmp_path / 'run', show_progress=False)
   run = tmp_path / 'run'
   # Resume: 2 steps, stop, 2 more == 4 uninterrupted steps, bitwise.
   no_preview = {'log.sample_every': 100}
-  fast_style.run(_johnson(photos, **{'train.num_steps': 2}, **no_preview), tmp_path / 'part',
+  feedforward_task.run(_johnson(photos, **{'train.num_steps': 2}, **no_preview), tmp_path / 'part',
                  show_progress=False)
-  resumed = fast_style.run(_johnson(photos, **no_preview), tmp_path / 'part', show_progress=False)
+  resumed = feedforward_task.run(_johnson(photos, **no_preview), tmp_path / 'part', show_progress=False)
   assert resumed['resumed_from_step'] == 2
   for a, b in zip(jax.tree.leaves(_params(run)), jax.tree.leaves(_params(tmp_path / 'part'))):
     np.testing.assert_array_equal(a, b)
@@ -77,7 +78,7 @@ def test_johnson_run_directory_resume_model_file_and_stylise_cli(tmp_path, photo
     (tmp_path / 'in' / p.name).write_bytes(p.read_bytes())
   (tmp_path / 'in' / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
   out = tmp_path / 'out'
-  assert stylise.main(['--model', str(run), '--input', str(tmp_path / 'in'),
+  assert cli.main(['stylise', '--model', str(run), '--input', str(tmp_path / 'in'),
                        '--output', str(out)]) == 0
   written = sorted(p.name for p in out.iterdir())
   assert written == ['p0.png', 'p1.png']                  # the broken file is skipped
@@ -92,14 +93,14 @@ def test_johnson_run_directory_resume_model_file_and_stylise_cli(tmp_path, photo
 def test_texture_run_and_samples_larger_than_training(tmp_path, photos):
   c = texture_config.get_config('smoke')
   c.style_image = str(photos[1])
-  info = fast_style.run(c, tmp_path / 'tex', show_progress=False)
+  info = feedforward_task.run(c, tmp_path / 'tex', show_progress=False)
   assert info['data'] == 'noise'
   sampler = apply.load(tmp_path / 'tex', 'texture')
   x = sampler.sample(3, (40, 72), seed=1)
   assert x.shape == (3, 40, 72, 3)
   assert not np.allclose(x[0], x[1])
   np.testing.assert_array_equal(x, sampler.sample(3, (40, 72), seed=1))
-  assert stylise.main(['--model', str(tmp_path / 'tex'), '--num-samples', '2', '--size', '64x48',
+  assert cli.main(['stylise', '--model', str(tmp_path / 'tex'), '--num-samples', '2', '--size', '64x48',
                        '--output', str(tmp_path / 'samples')]) == 0
   assert Image.open(tmp_path / 'samples' / 'sample_001.png').size == (48, 64)
 
@@ -108,7 +109,7 @@ def test_adain_run_and_test_time_controls(tmp_path, photos):
   c = adain_config.get_config('folder,smoke')
   c.data.path = c.style_data.path = str(photos[0])
   c.log.sample_every = 100
-  fast_style.run(c, tmp_path / 'adain', show_progress=False)
+  feedforward_task.run(c, tmp_path / 'adain', show_progress=False)
   model = modelfile.load(tmp_path / 'adain', 'adain')
   assert set(model.variables['encoder']) >= {'conv4_1_kernel', 'conv1_1_bias'}
   assert 'conv4_2_kernel' not in model.variables['encoder']   # only what relu4_1 needs
@@ -124,7 +125,7 @@ def test_adain_run_and_test_time_controls(tmp_path, photos):
   # Weights (1, 0) are the first style alone.
   np.testing.assert_allclose(st(content, [s1, s2], [1.0, 0.0]), out, atol=1e-5)
   assert st(content, [s1], preserve_colors=True).shape == content.shape
-  assert stylise.main(['--model', str(tmp_path / 'adain'), '--input', str(photos[0] / 'p0.png'),
+  assert cli.main(['stylise', '--model', str(tmp_path / 'adain'), '--input', str(photos[0] / 'p0.png'),
                        '--style', f'{photos[1]},{photos[1]}', '--style-weights',
                        '0.3,0.7', '--alpha', '0.5', '--output', str(tmp_path / 'o.png')]) == 0
   assert (tmp_path / 'o.png').exists()
@@ -133,14 +134,14 @@ def test_adain_run_and_test_time_controls(tmp_path, photos):
 # --------------------------------------------------------------------------- bad input
 
 def _cli(args, cwd):
-  return subprocess.run([sys.executable, '-m', 'experiments.main', *args], capture_output=True,
+  return subprocess.run([sys.executable, '-m', 'jaxstyle', 'run', *args], capture_output=True,
                         text=True, cwd=cwd, env={**__import__('os').environ,
                                                  'JAX_NUM_CPU_DEVICES': '8'})
 
 
 def test_missing_style_image_is_one_line_and_writes_nothing(tmp_path, photos):
-  repo = __import__('pathlib').Path(__file__).resolve().parents[1]
-  r = _cli(['--config', 'experiments/configs/johnson.py:folder,smoke', '--workdir',
+  repo = __import__('pathlib').Path(__file__).resolve().parents[2]
+  r = _cli(['johnson:folder,smoke', '--workdir',
             str(tmp_path / 'w'), f'--config.data.path={photos[0]}',
             f'--config.style_image={tmp_path / "nope.jpg"}'], repo)
   assert r.returncode == 2
@@ -165,11 +166,11 @@ def test_bad_content_folders(tmp_path, photos, case):
   from jaxstyle.errors import ImageError
   expected = {'empty': 'holds no images', 'corrupt': 'zz.png', 'too_small': 'smaller than the 32 px crop'}
   with pytest.raises(ImageError, match=expected[case]):
-    fast_style.run(c, tmp_path / 'w', show_progress=False)
+    feedforward_task.run(c, tmp_path / 'w', show_progress=False)
   assert not (tmp_path / 'w').exists()
   if case == 'corrupt':  # or skip it with a warning; the count goes to run_info.json
     c.data.on_bad_image = 'skip'
-    source, loader, dropped = fast_style._content_loader(c.data, 8, 'data')
+    source, loader, dropped = feedforward_task._content_loader(c.data, 8, 'data')
     loader.close()
     assert len(source) == 2 and len(dropped) == 1 and 'zz.png' in dropped[0]
 
@@ -198,10 +199,10 @@ def test_model_file_errors(tmp_path, photos):
   (tmp_path / 'v.jaxstyle').write_bytes(cases['version'][0])
   for args, msg in ((['--model', str(tmp_path / 'v.jaxstyle')], 'version 7'),
                     (['--model', str(path), '--style', str(photos[1])], '--style is for AdaIN')):
-    r = subprocess.run([sys.executable, '-m', 'experiments.stylise', *args, '--input',
+    r = subprocess.run([sys.executable, '-m', 'jaxstyle', 'stylise', *args, '--input',
                         str(photos[0] / 'p0.png'), '--output', str(tmp_path / 'x.png')],
                        capture_output=True, text=True,
-                       cwd=__import__('pathlib').Path(__file__).resolve().parents[1])
+                       cwd=__import__('pathlib').Path(__file__).resolve().parents[2])
     assert r.returncode == 2 and r.stderr.startswith('error:') and msg in r.stderr, r.stderr
     assert r.stderr.strip().count('\n') == 0
   assert not (tmp_path / 'x.png').exists()

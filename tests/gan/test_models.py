@@ -1,6 +1,5 @@
 """GAN networks: architectures against hand counts and a PyTorch transcription; layers."""
 
-import importlib.util
 
 import jax
 import jax.numpy as jnp
@@ -9,9 +8,9 @@ import numpy as np
 import pytest
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.gan import layers, models, train
+from jaxstyle.gan import models, train
+from jaxstyle.kernels import strided_conv
 
-HAS_TORCH = importlib.util.find_spec('torch') is not None
 
 
 def build(arch, shape, **kw):
@@ -113,8 +112,7 @@ def test_goodfellow_dropout_keeps_the_stated_fractions():
 
 # --------------------------------------------------------------------------- layers vs torch
 
-@pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed (optional cross-check)')
-@pytest.mark.parametrize('impl', layers.IMPLS)
+@pytest.mark.parametrize('impl', strided_conv.IMPLS)
 def test_conv_layers_match_pytorch(impl):
   import torch
   rng = np.random.default_rng(0)
@@ -122,11 +120,11 @@ def test_conv_layers_match_pytorch(impl):
   k = rng.normal(size=(4, 4, 3, 5)).astype(np.float32)
   xt = torch.tensor(x).permute(0, 3, 1, 2)
   ref = torch.nn.functional.conv2d(xt, torch.tensor(k).permute(3, 2, 0, 1), stride=2, padding=1)
-  np.testing.assert_allclose(layers.conv4x4_stride2(x, k, impl),
+  np.testing.assert_allclose(strided_conv.conv4x4_stride2(x, k, impl),
                              ref.permute(0, 2, 3, 1).numpy(), atol=1e-4)
   ref = torch.nn.functional.conv_transpose2d(xt, torch.tensor(k).permute(2, 3, 0, 1), stride=2,
                                              padding=1)
-  np.testing.assert_allclose(layers.conv_transpose4x4(x, k, impl),
+  np.testing.assert_allclose(strided_conv.conv_transpose4x4(x, k, impl),
                              ref.permute(0, 2, 3, 1).numpy(), atol=1e-4)
 
 
@@ -134,15 +132,14 @@ def test_matmul_and_xla_layers_have_equal_gradients():
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(2, 6, 6, 4)), jnp.float32)
   k = jnp.asarray(rng.normal(size=(4, 4, 4, 3)), jnp.float32)
-  for fn in (layers.conv4x4_stride2, layers.conv_transpose4x4):
+  for fn in (strided_conv.conv4x4_stride2, strided_conv.conv_transpose4x4):
     grads = [jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k, impl))), (0, 1))(x, k)
-             for impl in layers.IMPLS]
+             for impl in strided_conv.IMPLS]
     for other in grads[1:]:
       for a, b in zip(grads[0], other):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed (optional cross-check)')
 def test_dcgan64_generator_and_discriminator_equal_a_pytorch_transcription():
   import torch
   from torch import nn as tnn

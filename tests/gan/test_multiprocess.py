@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from tests.test_gan_parallel import run_steps, trainer
+from tests.gan.test_parallel import run_steps, trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxstyle import parallel
+from jaxstyle.runtime import parallel
 from jaxstyle.errors import ConfigError
 from jaxstyle.gan import models, train
 

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import jax
@@ -13,14 +15,16 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import gan, gan_eval
+from jaxstyle.gan import task as gan
+from jaxstyle.gan import evaluation as gan_eval
 from experiments.configs import (dcgan_celeba64, dcgan_cifar10, dcgan_mnist, goodfellow_mnist,
                                  mixture_grid25, mixture_ring8)
-from jaxstyle import checkpoint, data
+from jaxstyle.runtime import checkpoint
+from jaxstyle import data
 from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
-from tests.test_gan_data import write_idx
+from tests.data.test_data import write_idx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope='module')
@@ -127,7 +131,7 @@ def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module, monkeypatch):
   if config_module is dcgan_cifar10:
     # The FID path end to end, with random Inception weights (the real file is not here).
     from jaxstyle.metrics import inception
-    from tests.test_inception import random_state_dict
+    from tests.metrics.test_inception import random_state_dict
     variables = inception.variables_from_state_dict(random_state_dict())
     monkeypatch.setattr(inception, 'load_variables', lambda path=None: variables)
     c.eval.update(dict(kind='fid', num_samples=6, num_real=6))
@@ -181,36 +185,53 @@ def test_periodic_evaluations_end_with_the_final_one_made_once(tmp_path, monkeyp
   assert [e['step'] for e in evals(tmp_path / 'b')] == [2, 4]
 
 
-KILLER = """
-import os, signal, sys
-from jaxstyle import checkpoint
-original = checkpoint.Checkpointer.save
-def save(self, step, state, meta, force=False):
-  original(self, step, state, meta, force)
-  if step == 4:  # the async write of step 4 has started: die now, mid-save
-    os.kill(os.getpid(), signal.SIGKILL)
-checkpoint.Checkpointer.save = save
-sys.argv = ['main'] + sys.argv[1:]
-from experiments import main
-from absl import app
-app.run(main.main)
+# Runs `jaxstyle run` with Orbax's rename of checkpoint 4 held open: the arrays of step 4
+# are written into its temporary directory, then the process announces it and waits there.
+HOLD_SAVE = """
+import asyncio, pathlib, sys
+from orbax.checkpoint._src.path import atomicity
+marker = pathlib.Path(sys.argv[1])
+original = atomicity.AtomicRenameTemporaryPath.finalize
+async def finalize(self):
+  if self._final_path.name == '4':
+    marker.write_text(str(self._tmp_path))
+    await asyncio.sleep(3600)   # the test kills the process here
+  return await original(self)
+atomicity.AtomicRenameTemporaryPath.finalize = finalize
+from jaxstyle import cli
+sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-def test_a_run_killed_during_a_save_resumes_from_a_complete_checkpoint(tmp_path):
-  args = ['--config', str(ROOT / 'experiments/configs/mixture_ring8.py') + ':smoke',
-          '--config.train.batch_size=16', '--config.data.num_train=1000',
-          '--config.train.num_steps=6', '--config.eval.kind=none']
-  env = {**os.environ, 'PYTHONPATH': str(ROOT)}
-  killed = subprocess.run([sys.executable, '-c', KILLER, *args, '--workdir', str(tmp_path / 'k')],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-  assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-  resumed = subprocess.run([sys.executable, '-m', 'experiments.main', *args,
-                            '--workdir', str(tmp_path / 'k')],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+def test_a_run_killed_during_a_save_resumes_from_the_last_complete_checkpoint(tmp_path):
+  args = ['run', 'mixture_ring8:smoke', '--config.train.batch_size=16',
+          '--config.data.num_train=1000', '--config.train.num_steps=6',
+          '--config.eval.kind=none', '--workdir', str(tmp_path / 'k')]
+  marker = tmp_path / 'saving_step_4'
+  proc = subprocess.Popen([sys.executable, '-c', HOLD_SAVE, str(marker), *args], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  deadline = time.time() + 300
+  while not marker.exists() and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.2)
+  assert marker.exists(), proc.communicate()[0][-2000:]
+  proc.kill()   # SIGKILL while checkpoint 4 is half-way through its write
+  proc.wait()
+  ckpts = tmp_path / 'k' / 'checkpoints'
+  unfinished = Path(marker.read_text())
+  assert unfinished.exists() and unfinished.parent == ckpts and unfinished.name.startswith('4.')
+  assert sorted(p.name for p in ckpts.iterdir() if p.name.isdigit()) == ['2']
+  # Opening the directory (as the resumed run does first) ignores the unfinished write
+  # and removes it (in the background; done by the time the manager is closed).
+  reopened = checkpoint.Checkpointer(ckpts, 2)
+  assert reopened.latest_step() == 2
+  reopened.close()
+  assert not unfinished.exists()
+
+  resumed = subprocess.run([sys.executable, '-m', 'jaxstyle', *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   info = json.loads((tmp_path / 'k' / 'run_info.json').read_text())
-  assert info['resumed_from_step'] in (2, 4)   # 4 only if its write had finished
+  assert info['resumed_from_step'] == 2 and info['status'] == 'completed'
   # The uninterrupted reference, in this process (same 8 simulated devices).
   c = ring(**{'train.num_steps': 6})
   c.eval.kind = 'none'
@@ -239,18 +260,24 @@ def test_non_finite_loss_names_the_step_and_keeps_the_last_checkpoint(tmp_path, 
 
 
 def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-  original = ocp.CheckpointManager.save
+  """ENOSPC raised inside Orbax's asynchronous writer (after save() has returned)."""
+  from orbax.checkpoint._src.path import atomicity
+  original = atomicity.AtomicRenameTemporaryPath.finalize
+  seen = []
 
-  def full_disk(self, step, *args, **kwargs):
-    if step == 4:
+  async def full_disk(self):
+    if self._final_path.name == '4':
+      seen.append(threading.current_thread() is not threading.main_thread())
       raise OSError(errno.ENOSPC, 'No space left on device')
-    return original(self, step, *args, **kwargs)
+    return await original(self)
 
-  monkeypatch.setattr(ocp.CheckpointManager, 'save', full_disk)
+  monkeypatch.setattr(atomicity.AtomicRenameTemporaryPath, 'finalize', full_disk)
   with pytest.raises(OutputError, match=r'checkpoint at step 4 .* the disk is full; the '
                                         r'checkpoint at step 2 is intact'):
     gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)
-  monkeypatch.setattr(ocp.CheckpointManager, 'save', original)
+  assert seen == [True]   # it failed in the background writer, not in save()
+  assert json.loads((tmp_path / 'run_info.json').read_text())['status'] == 'failed'
+  monkeypatch.setattr(atomicity.AtomicRenameTemporaryPath, 'finalize', original)
   info = gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)
   assert info['resumed_from_step'] == 2 and final_state(tmp_path)[0] == 6
 
@@ -312,20 +339,29 @@ def test_corrupt_image_folder_stops_before_anything_is_written(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-def test_evaluate_any_saved_step_again(tmp_path):
-  from experiments import evaluate
+def test_evaluate_any_saved_step_again(tmp_path, monkeypatch):
   gan.run(ring(**{'train.num_steps': 4}), tmp_path, show_progress=False)
-  result = evaluate.evaluate(tmp_path, step=2, overrides=['eval.num_samples=300'])
-  assert result['step'] == 2 and result['num_samples'] == 300
-  assert (tmp_path / 'eval_step_2.json').exists()
-  final = evaluate.evaluate(tmp_path)
-  assert final['step'] == 4
+  # result['step'] only echoes the step asked for: which state was evaluated is read
+  # from the restored state's own step counter.
+  evaluated_steps = []
+  original = gan_eval.evaluate
+
+  def recorded(config, trainer, state, *args):
+    evaluated_steps.append(int(state.step))
+    return original(config, trainer, state, *args)
+
+  monkeypatch.setattr(gan_eval, 'evaluate', recorded)
+  result = gan_eval.evaluate_checkpoint(tmp_path, step=2, overrides=[('eval.num_samples', '300')])
+  assert evaluated_steps == [2] and result['step'] == 2 and result['num_samples'] == 300
+  assert json.loads((tmp_path / 'eval_step_2.json').read_text()) == result
+  final = gan_eval.evaluate_checkpoint(tmp_path)
+  assert evaluated_steps == [2, 4] and final['step'] == 4
   assert final == {**json.loads((tmp_path / 'eval.json').read_text()), 'step': 4,
                    'eval_seconds': final['eval_seconds'], 'num_samples': 200}
   with pytest.raises(ConfigError, match='no checkpoint at step 3'):
-    evaluate.evaluate(tmp_path, step=3)
-  with pytest.raises(ConfigError, match='only existing eval'):
-    evaluate.evaluate(tmp_path, overrides=['train.loss=hinge'])
+    gan_eval.evaluate_checkpoint(tmp_path, step=3)
+  with pytest.raises(ConfigError, match=r'only eval\.\* keys'):
+    gan_eval.evaluate_checkpoint(tmp_path, overrides=[('train.loss', 'hinge')])
 
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from jaxstyle import images, losses, stylize, vgg, weights
+from jaxstyle.io import images
+from jaxstyle.perceptual import losses, vgg, weights
+from jaxstyle.gatys import transfer
 from jaxstyle.errors import ConfigError, ImageError
 from tests.conftest import random_convs
 
@@ -46,14 +48,14 @@ def test_region_losses_add_up():
 
 
 def test_guides_reach_each_layer_at_its_resolution(loaded):
-  st = stylize.Stylizer(loaded, stylize.Settings(content_layers=(), content_weight=0.0,
+  st = transfer.Stylizer(loaded, transfer.Settings(content_layers=(), content_weight=0.0,
                                                  style_layers=('relu1_1', 'relu3_1')))
   shapes = st.layer_shapes((40, 24), ('relu1_1', 'relu3_1'))
   assert shapes == {'relu1_1': (40, 24), 'relu3_1': (10, 6)}
   mask = np.zeros((40, 24), np.float32)
   mask[:, :12] = 1.0
-  simple = np.asarray(stylize.layer_guide(mask, (10, 6), 'simple'))
-  inside = np.asarray(stylize.layer_guide(mask, (10, 6), 'inside'))
+  simple = np.asarray(transfer.layer_guide(mask, (10, 6), 'simple'))
+  inside = np.asarray(transfer.layer_guide(mask, (10, 6), 'inside'))
   np.testing.assert_allclose(simple[:, 0], 1.0, atol=1e-6)
   np.testing.assert_allclose(simple[:, -1], 0.0, atol=1e-6)
   assert 0 < simple[0, 2] < 1 or 0 < simple[0, 3] < 1      # the boundary is blurred
@@ -66,13 +68,13 @@ def _solid_texture(rgb, seed, shape=(32, 32)):
 
 
 def test_targets_of_a_region_are_its_style_images_gram(loaded):
-  settings = stylize.Settings(content_layers=(), content_weight=0.0,
+  settings = transfer.Settings(content_layers=(), content_weight=0.0,
                               style_layers=('relu1_1', 'relu2_1'))
-  st = stylize.Stylizer(loaded, settings)
+  st = transfer.Stylizer(loaded, settings)
   red, blue = _solid_texture([0.9, 0.1, 0.1], 0), _solid_texture([0.1, 0.1, 0.9], 1)
   top = np.zeros((32, 32), np.float32)
   top[:16] = 1
-  regions = [stylize.Region(top, 1), stylize.Region(1 - top, 0)]
+  regions = [transfer.Region(top, 1), transfer.Region(1 - top, 0)]
   targets = st.targets(None, [red, blue], [1.0, 1.0], regions, 'simple', (32, 32))
   plain_blue = st.targets(None, [blue], [1.0]).style
   plain_red = st.targets(None, [red], [1.0]).style
@@ -86,43 +88,43 @@ def test_each_region_takes_its_own_style(loaded):
   """Texture synthesis with the top half guided to a red and the bottom to a blue
   texture: each half ends up with its style's colour, which the unguided blend of the
   two styles does not give."""
-  settings = stylize.Settings(content_layers=(), content_weight=0.0, style_layers=('relu1_1',),
+  settings = transfer.Settings(content_layers=(), content_weight=0.0, style_layers=('relu1_1',),
                               style_layer_weights='uniform', init='noise', iterations=40)
-  st = stylize.Stylizer(loaded, settings)
+  st = transfer.Stylizer(loaded, settings)
   red, blue = _solid_texture([0.9, 0.2, 0.1], 0), _solid_texture([0.1, 0.2, 0.9], 1)
   top = np.zeros((32, 32), np.float32)
   top[:16] = 1
-  guided = stylize.stylize(st, None, [red, blue], image_size=32,
-                           regions=[stylize.Region(top, 0), stylize.Region(1 - top, 1)])
+  guided = transfer.stylize(st, None, [red, blue], image_size=32,
+                           regions=[transfer.Region(top, 0), transfer.Region(1 - top, 1)])
   upper, lower = guided[2:14].mean((0, 1)), guided[18:30].mean((0, 1))
   assert upper[0] > upper[2] + 0.3 and lower[2] > lower[0] + 0.3, (upper, lower)
-  blended = stylize.stylize(st, None, [red, blue], image_size=32)
+  blended = transfer.stylize(st, None, [red, blue], image_size=32)
   bu, bl = blended[2:14].mean((0, 1)), blended[18:30].mean((0, 1))
   assert abs((bu[0] - bu[2]) - (bl[0] - bl[2])) < 0.3  # no spatial separation without masks
 
 
 def test_region_errors_are_one_line(loaded):
-  st = stylize.Stylizer(loaded, stylize.Settings(content_layers=(), content_weight=0.0,
+  st = transfer.Stylizer(loaded, transfer.Settings(content_layers=(), content_weight=0.0,
                                                  style_layers=('relu1_1', 'relu3_1')))
   style = _solid_texture([0.5, 0.5, 0.5], 0)
   ones = np.ones((32, 32), np.float32)
   with pytest.raises(ConfigError, match='region 1 uses style image 2'):
-    stylize.prepare(st, None, [style], image_size=32, regions=[stylize.Region(ones, 1)])
+    transfer.prepare(st, None, [style], image_size=32, regions=[transfer.Region(ones, 1)])
   with pytest.raises(ImageError, match='region 1: the mask must be'):
-    stylize.prepare(st, None, [style], image_size=32,
-                    regions=[stylize.Region(np.zeros((32, 32), np.float32), 0)])
+    transfer.prepare(st, None, [style], image_size=32,
+                    regions=[transfer.Region(np.zeros((32, 32), np.float32), 0)])
   with pytest.raises(ConfigError, match='guide_mode'):
-    stylize.prepare(st, None, [style], image_size=32, guide_mode='all')
+    transfer.prepare(st, None, [style], image_size=32, guide_mode='all')
   sliver = np.zeros((32, 32), np.float32)
   sliver[:, :2] = 1  # 2 px wide: nothing of it is fully inside a relu3_1 position
-  plan = stylize.prepare(st, None, [style], image_size=32, guide_mode='inside',
-                         regions=[stylize.Region(sliver, 0)])
+  plan = transfer.prepare(st, None, [style], image_size=32, guide_mode='inside',
+                         regions=[transfer.Region(sliver, 0)])
   with pytest.raises(ImageError, match='region 1: its mask is empty at layer relu3_1'):
-    stylize.run(st, plan)
+    transfer.run(st, plan)
 
 
 def test_gatys_config_reads_masks_and_checks_them(tmp_path):
-  from experiments import gatys
+  from jaxstyle.gatys import task as gatys
   from experiments.configs import gatys as gatys_config
   content = np.zeros((30, 40, 3), np.float32)
   styles = [np.zeros((20, 20, 3), np.float32)] * 2

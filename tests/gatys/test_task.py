@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import gatys
+from jaxstyle.gatys import task as gatys
 from experiments.configs import gatys as gatys_config
 from jaxstyle.errors import (ConfigError, ImageError, JaxstyleError, NonFiniteLossError,
                              OutputError, WeightsError)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -54,12 +54,12 @@ def test_run_directory_contents(config, tmp_path):
   assert [r['step'] for r in rows] == [1, 2, 3, 4, 5]
   assert {'total', 'content/relu2_2', 'style/relu1_1', 'style/relu3_1', 'evals'} <= set(rows[0])
   saved = json.loads((run / 'run_info.json').read_text())
-  assert saved['status'] == 'done' and saved['seed'] == 0 and saved['wall_time_s'] > 0
+  assert saved['status'] == 'completed' and saved['seed'] == 0 and saved['wall_time_s'] > 0
   assert {'git', 'packages', 'devices', 'command'} <= set(saved)
   assert saved['final_losses']['total'] == pytest.approx(rows[-1]['total'])
   assert json.loads((run / 'config.json').read_text())['style_layers'] == 'relu1_1,relu2_1,relu3_1'
   assert Image.open(run / 'final.png').size == (64, 48)
-  assert info['status'] == 'done'
+  assert info['status'] == 'completed'
 
 
 def test_same_config_and_seed_gives_identical_pixels(config, tmp_path):
@@ -84,7 +84,7 @@ def test_option_combinations_run(config, tmp_path, changes):
   for k, v in changes.items():
     setattr(config, k, v)
   info = gatys.run(config, tmp_path / 'run', show_progress=False)
-  assert info['status'] == 'done' and np.isfinite(info['final_losses']['total'])
+  assert info['status'] == 'completed' and np.isfinite(info['final_losses']['total'])
   assert Image.open(tmp_path / 'run' / 'final.png').size == (64, 48)
 
 
@@ -128,7 +128,7 @@ def test_non_image_and_palette_inputs(config, tmp_path, inputs):
     gatys.run(config, tmp_path / 'r1', show_progress=False)
   Image.open(inputs['style']).convert('P').save(tmp_path / 'pal.png')  # converted, not refused
   config.style_images = str(tmp_path / 'pal.png')
-  assert gatys.run(config, tmp_path / 'r2', show_progress=False)['status'] == 'done'
+  assert gatys.run(config, tmp_path / 'r2', show_progress=False)['status'] == 'completed'
 
 
 def test_unwritable_and_occupied_workdirs(config, tmp_path):
@@ -147,15 +147,20 @@ def test_non_finite_loss_keeps_last_good_image(config, tmp_path):
   with pytest.raises(NonFiniteLossError, match='iteration 2'):
     gatys.run(config, tmp_path / 'nan', show_progress=False)
   info = json.loads((tmp_path / 'nan' / 'run_info.json').read_text())
-  assert info['status'] == 'non_finite_loss' and info['failed_step'] == 2
-  assert np.isfinite(np.asarray(Image.open(tmp_path / 'nan' / 'last_good.png'), np.float32)).all()
+  assert info['status'] == 'non_finite' and info['failed_step'] == 2
+  # The only finite iterate is the starting one, init='content': last_good.png is the
+  # content image (48x64 = the smoke config's 64 px), as read, to within one grey level.
+  last_good = np.asarray(Image.open(tmp_path / 'nan' / 'last_good.png').convert('RGB'), np.int16)
+  content = np.asarray(Image.open(config.content_image).convert('RGB'), np.int16)
+  assert config.init == 'content' and last_good.shape == content.shape == (48, 64, 3)
+  assert np.abs(last_good - content).max() <= 1
   assert not (tmp_path / 'nan' / 'final.png').exists()
 
 
 @pytest.mark.parametrize('how', ['exception', 'SIGINT', 'SIGTERM'])
 def test_interrupted_run_keeps_its_last_image(config, tmp_path, monkeypatch, how):
-  from jaxstyle import stylize
-  real_run = stylize.run
+  from jaxstyle.gatys import transfer
+  real_run = transfer.run
 
   def interrupted_run(stylizer, plan, callback):
     def cb(progress):
@@ -166,7 +171,7 @@ def test_interrupted_run_keeps_its_last_image(config, tmp_path, monkeypatch, how
         raise KeyboardInterrupt
     return real_run(stylizer, plan, cb)
 
-  monkeypatch.setattr(stylize, 'run', interrupted_run)
+  monkeypatch.setattr(transfer, 'run', interrupted_run)
   with pytest.raises(KeyboardInterrupt):
     gatys.run(config, tmp_path / 'int', show_progress=False)
   info = json.loads((tmp_path / 'int' / 'run_info.json').read_text())
@@ -199,7 +204,7 @@ def test_cli_runs_and_reports_user_errors_in_one_line(config, tmp_path):
   ok = _cli(*common, f'--config.content_image={config.content_image}',
             f'--workdir={tmp_path / "ok"}')
   assert ok.returncode == 0, ok.stderr
-  assert ok.stdout.startswith('done: ') and (tmp_path / 'ok' / 'final.png').exists()
+  assert ok.stdout.startswith('completed: ') and (tmp_path / 'ok' / 'final.png').exists()
   bad = _cli(*common, '--config.content_image=/no/such.jpg', f'--workdir={tmp_path / "bad"}')
   assert bad.returncode == 2
   lines = [line for line in bad.stderr.splitlines() if line.strip()]
@@ -225,7 +230,7 @@ def test_gatys_paper_inputs_with_hed(shared_images, hed_installed, tmp_path):
 
 
 def test_run_info_names_the_checked_out_commit():
-  from jaxstyle import run_info
+  from jaxstyle.runtime import run_info
   head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
   if head.returncode != 0:
     pytest.skip('not a git checkout')

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle import images
+from jaxstyle.io import figures, images
+from jaxstyle.perceptual import color
 from jaxstyle.errors import ImageError, OutputError
 
 
@@ -85,8 +86,8 @@ def test_resize_keeps_aspect_and_range():
 
 def test_yiq_round_trip_and_luminance():
   rgb = np.random.default_rng(1).uniform(size=(4, 4, 3)).astype(np.float32)
-  np.testing.assert_allclose(images.yiq_to_rgb(images.rgb_to_yiq(rgb)), rgb, atol=1e-5)
-  np.testing.assert_allclose(images.luminance(rgb),
+  np.testing.assert_allclose(color.yiq_to_rgb(color.rgb_to_yiq(rgb)), rgb, atol=1e-5)
+  np.testing.assert_allclose(color.luminance(rgb),
                              0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2],
                              atol=1e-6)
 
@@ -95,8 +96,8 @@ def test_restore_colors_keeps_content_chrominance():
   rng = np.random.default_rng(2)
   content = rng.uniform(0.3, 0.7, (8, 8, 3)).astype(np.float32)
   stylized = rng.uniform(0.3, 0.7, (8, 8, 3)).astype(np.float32)
-  out = np.asarray(images.restore_colors(stylized, content))
-  yiq_out, yiq_c, yiq_s = (np.asarray(images.rgb_to_yiq(a)) for a in (out, content, stylized))
+  out = np.asarray(color.restore_colors(stylized, content))
+  yiq_out, yiq_c, yiq_s = (np.asarray(color.rgb_to_yiq(a)) for a in (out, content, stylized))
   np.testing.assert_allclose(yiq_out[..., 1:], yiq_c[..., 1:], atol=1e-4)
   np.testing.assert_allclose(yiq_out[..., 0], yiq_s[..., 0], atol=1e-4)
 
@@ -106,7 +107,7 @@ def test_match_color_transfers_mean_and_covariance():
   style = rng.uniform(0.2, 0.5, (32, 32, 3)) * [1.0, 0.5, 0.8]
   mix = np.array([[0.5, 0.1, 0.0], [0.1, 0.3, 0.05], [0.0, 0.05, 0.2]])
   content = 0.4 + (rng.normal(size=(32 * 32, 3)) @ mix * 0.3).reshape(32, 32, 3)
-  out = np.asarray(images.match_color(style.astype(np.float32), content.astype(np.float32)))
+  out = np.asarray(color.match_color(style.astype(np.float32), content.astype(np.float32)))
   o, c = out.reshape(-1, 3).astype(np.float64), content.reshape(-1, 3)
   np.testing.assert_allclose(o.mean(0), c.mean(0), atol=2e-3)
   np.testing.assert_allclose(np.cov(o, rowvar=False), np.cov(c, rowvar=False), atol=2e-3)
@@ -114,7 +115,7 @@ def test_match_color_transfers_mean_and_covariance():
 
 def test_contact_sheet_layout():
   tiles = [np.zeros((4, 5, 3)), np.ones((4, 5, 3)) * 0.5]
-  sheet = images.contact_sheet([tiles], pad=2)
+  sheet = figures.grid([tiles], pad=2)
   assert sheet.shape == (8, 16, 3)
   assert sheet[2, 2, 0] == 0 and sheet[2, 9, 0] == 0.5 and sheet[0, 0, 0] == 1
 
@@ -172,6 +173,6 @@ def test_named_image_offline_says_how_to_pass_a_local_file(monkeypatch):
 
 
 def test_pinned_hashes_match_the_paper_images(shared_images):
-  from jaxstyle import download
+  from jaxstyle.io import download
   for name, remote in images.NAMED_IMAGES.items():
     assert download.verify(shared_images / remote.filename, remote), name

@@ -1,7 +1,6 @@
 """FID Inception: weight-file reader, loader mapping, preprocessing, FID of its features."""
 
 import collections
-import importlib.util
 import pickle
 
 import jax
@@ -10,13 +9,10 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from jaxstyle import torch_pickle
+from jaxstyle.io import torch_pickle
 from jaxstyle.errors import WeightsError
 from jaxstyle.metrics import frechet, inception
 
-HAS_TORCH = importlib.util.find_spec('torch') is not None
-needs_torch = pytest.mark.skipif(not HAS_TORCH, reason='torch is not installed (it writes the '
-                                                       'test weight files in the real format)')
 
 
 def random_state_dict(seed=0):
@@ -42,7 +38,6 @@ def random_state_dict(seed=0):
   return {k: v.astype(np.float32) for k, v in sd.items()}
 
 
-@needs_torch
 @pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
 def test_torch_pickle_reads_both_torch_save_formats(tmp_path, zip_format):
   import torch
@@ -67,7 +62,6 @@ def test_torch_pickle_refuses_code(tmp_path):
     torch_pickle.load(path)
 
 
-@needs_torch
 def test_loader_maps_pytorch_fid_names_and_layouts(tmp_path):
   import torch
   sd = random_state_dict()
@@ -105,7 +99,6 @@ def test_first_block_is_conv_then_inference_batchnorm_then_relu():
   np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
-@needs_torch
 def test_resize_equals_pytorch_fid_interpolation():
   import torch
   x = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype(np.float32)
@@ -132,7 +125,7 @@ def test_features_and_fid_with_random_weights():
 
 
 def test_sha256_prefix_pin(tmp_path):
-  from jaxstyle import download
+  from jaxstyle.io import download
   path = tmp_path / 'f.bin'
   path.write_bytes(b'jaxstyle')
   digest = download.file_digest(path, 'sha256')

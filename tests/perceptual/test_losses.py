@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxstyle import losses
+from jaxstyle.perceptual import losses
 
 
 def _feats(seed, shape=(1, 6, 5, 4)):

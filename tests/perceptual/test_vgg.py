@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from jaxstyle import vgg
+from jaxstyle.kernels import conv3x3
+from jaxstyle.perceptual import vgg
 from tests.conftest import random_convs
 
 
@@ -89,10 +90,10 @@ def test_fast_conv_and_input_gradient_match_autodiff(shape):
   x = jnp.asarray(rng.normal(size=(b, h, w, c)), jnp.float32)
   k = jnp.asarray(rng.normal(size=(3, 3, c, o)) / np.sqrt(9 * c), jnp.float32)
   g = jnp.asarray(rng.normal(size=(b, h, w, o)), jnp.float32)
-  derived = vgg.derive_kernel(k)
-  np.testing.assert_allclose(vgg.conv3x3(x, derived), vgg._direct_conv(x, k), rtol=1e-4, atol=1e-4)
-  fast = jax.grad(lambda x: jnp.vdot(vgg.conv3x3(x, derived), g))(x)
-  plain = jax.grad(lambda x: jnp.vdot(vgg._direct_conv(x, k), g))(x)
+  derived = conv3x3.derive_kernel(k)
+  np.testing.assert_allclose(conv3x3.conv3x3(x, derived), conv3x3.direct_conv(x, k), rtol=1e-4, atol=1e-4)
+  fast = jax.grad(lambda x: jnp.vdot(conv3x3.conv3x3(x, derived), g))(x)
+  plain = jax.grad(lambda x: jnp.vdot(conv3x3.direct_conv(x, k), g))(x)
   np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-4)
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from jaxstyle.interrupt import StopRequest
+from jaxstyle.runtime.interrupt import StopRequest
 
 
 def test_a_signal_is_recorded_and_raised_at_the_check():

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle import sweep as sweeplib
-from jaxstyle import sweep_report
+from jaxstyle.sweeps import spec as sweeplib
+from jaxstyle.sweeps import report as sweep_report
 from jaxstyle.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 STUB_CONFIG = '''
 import ml_collections
@@ -37,7 +37,7 @@ def get_config(arg=None):
 '''
 
 STUB_SWEEP = '''
-from jaxstyle.sweep import Axis, Metric, Sweep
+from jaxstyle.sweeps.spec import Axis, Metric, Sweep
 
 def get_sweep(arg=None):
   return Sweep(
@@ -61,7 +61,7 @@ def _stub(tmp_path, kinds=None, seeds=(0, 1, 2), sleep=0.0, task='gatys'):
 
 def _run_cli(*args, wait=True, ignore_sigint=False):
   env = {**os.environ, 'PYTHONPATH': str(REPO)}
-  cmd = [sys.executable, '-m', 'experiments.sweep', *map(str, args)]
+  cmd = [sys.executable, '-m', 'jaxstyle', 'sweep', *map(str, args)]
   if ignore_sigint:  # as a background job would be: ignored before exec, and inherited
     cmd = [sys.executable, '-c', 'import os, signal, sys; '
            'signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])',
@@ -77,6 +77,26 @@ def _ledger(path):
 
 
 # -- expansion ---------------------------------------------------------------------
+
+def test_an_axis_value_may_run_another_config():
+  sweep = sweeplib.Sweep(
+      name='archs', config='mixture_ring8:smoke', base={'train.num_steps': 3},
+      axes=[sweeplib.Axis('model', {
+          'mlp': {},
+          'dcgan28': {'config': 'dcgan_mnist:smoke', 'model.spectral_norm': True}})])
+  cells = sweeplib.expand(sweep)
+  assert [(c.name, c.config, c.overrides) for c in cells] == [
+      ('model=mlp__seed=0', 'mixture_ring8:smoke', {'train.num_steps': 3, 'seed': 0}),
+      ('model=dcgan28__seed=0', 'dcgan_mnist:smoke',
+       {'train.num_steps': 3, 'model.spectral_norm': True, 'seed': 0})]
+  assert cells[1].args('w')[:2] == ['run', 'dcgan_mnist:smoke']
+  sweeplib.check_overrides(sweep, cells)   # each cell against its own config
+  bad = sweeplib.Sweep(name='bad', config='gatys:smoke', axes=[sweeplib.Axis('task', {
+      'gatys': {'style_weight': 5.0}, 'gan': {'config': 'dcgan_mnist:smoke', 'style_weight': 5.0}})])
+  with pytest.raises(ConfigError, match=r'cell task=gan__seed=0 \(dcgan_mnist:smoke\): '
+                                        r"unknown config key 'style_weight'"):
+    sweeplib.check_overrides(bad, sweeplib.expand(bad))
+
 
 def test_expansion_names_say_what_differs_and_carry_the_overrides():
   sweep = sweeplib.Sweep(
@@ -100,7 +120,8 @@ def test_expansion_names_say_what_differs_and_carry_the_overrides():
   assert last.overrides == {'image_size': 64, 'style_weight': 10.0, 'init': 'noise',
                             'tv_weight': 1.0, 'weights_verify': True, 'seed': 7}
   assert last.labels == {'sw': '10', 'init': 'noise-s1', 'weights_verify': 'on'}
-  args = last.args('experiments/configs/gatys.py', 'runs/x')
+  args = last.args('runs/x')
+  assert args[:3] == ['run', 'experiments/configs/gatys.py', '--workdir=runs/x']
   assert '--config.style_weight=10.0' in args and '--config.seed=7' in args
   sweeplib.check_overrides(sweep, cells)  # every key exists with a compatible type
   derived = sweeplib.Sweep(
@@ -127,9 +148,10 @@ def test_bad_sweeps_are_refused_with_one_line(axes, seeds, match):
 
 
 def test_overrides_are_checked_against_the_config_before_anything_runs():
-  for base, match in (({'style_wieght': 1.0}, 'does not have'),
-                      ({'style_weight': 'heavy'}, 'style_weight'),
-                      ({'data.nme': 'x'}, 'does not have')):
+  for base, match in (({'style_wieght': 1.0}, "unknown config key 'style_wieght'; did you "
+                                              'mean style_weight'),
+                      ({'style_weight': 'heavy'}, "style_weight must be a number, got 'heavy'"),
+                      ({'data.nme': 'x'}, "unknown config key 'data.nme'")):
     sweep = sweeplib.Sweep('t', 'experiments/configs/gatys.py', base=base)
     with pytest.raises(ConfigError, match=match):
       sweeplib.check_overrides(sweep, sweeplib.expand(sweep))
@@ -249,7 +271,7 @@ def test_hosts_of_a_slice_each_run_their_share(tmp_path):
   sweep_file, ledger, root = _stub(tmp_path)
   for host in (0, 1):
     env = {'JAXSTYLE_SWEEP_HOST_INDEX': str(host), 'JAXSTYLE_SWEEP_NUM_HOSTS': '2'}
-    proc = subprocess.run([sys.executable, '-m', 'experiments.sweep', 'run', str(sweep_file),
+    proc = subprocess.run([sys.executable, '-m', 'jaxstyle', 'sweep', 'run', str(sweep_file),
                            '--dir', str(root)], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, 'PYTHONPATH': str(REPO), **env}, timeout=600)
     assert proc.returncode == 0 and f'6 of 12 cells of stub in {root} (host {host} of 2)' \
@@ -322,10 +344,10 @@ def test_aggregation_against_hand_computed_mean_and_standard_error(tmp_path):
     return {'eval.json': json.dumps({'modes': modes}), 'evals.jsonl': evals,
             'run_info.json': json.dumps({'wall_time_s': wall})}
   cells = {
-      'loss=a__seed=0': ({'loss': 'a'}, 0, 'done', run(1, [0.1, 0.5, 0.3], 10)),
-      'loss=a__seed=1': ({'loss': 'a'}, 1, 'done', run(2, [0.2, 0.4], 20)),
-      'loss=a__seed=2': ({'loss': 'a'}, 2, 'done', run(4, [0.9, 0.6], 60)),
-      'loss=b__seed=0': ({'loss': 'b'}, 0, 'done', run(8, [0.25], 5)),
+      'loss=a__seed=0': ({'loss': 'a'}, 0, 'completed', run(1, [0.1, 0.5, 0.3], 10)),
+      'loss=a__seed=1': ({'loss': 'a'}, 1, 'completed', run(2, [0.2, 0.4], 20)),
+      'loss=a__seed=2': ({'loss': 'a'}, 2, 'completed', run(4, [0.9, 0.6], 60)),
+      'loss=b__seed=0': ({'loss': 'b'}, 0, 'completed', run(8, [0.25], 5)),
       'loss=b__seed=1': ({'loss': 'b'}, 1, 'failed', run(0, [0.0], 5)),
   }
   metrics = [{'name': 'modes', 'key': 'modes', 'source': 'eval.json', 'mode': 'max'},
@@ -392,7 +414,7 @@ def test_a_stop_while_a_cell_finishes_anyway_starts_no_other_cell(tmp_path):
   assert worker.returncode == 130, out
   (name, _, started), (_, _, termed), (_, _, done) = _ledger(ledger)
   assert (started, termed, done) == ('start', 'term', 'done'), out   # no second cell
-  assert sweeplib.SweepDir(root).state(name)['status'] == 'done'
+  assert sweeplib.SweepDir(root).state(name)['status'] == 'completed'
 
 
 # -- a real run: interrupt and resume through the runner --------------------------
@@ -404,7 +426,7 @@ def test_a_stop_while_a_cell_finishes_anyway_starts_no_other_cell(tmp_path):
 def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   sweep_file = tmp_path / 'gan_sweep.py'
   sweep_file.write_text(textwrap.dedent('''
-      from jaxstyle.sweep import Axis, Metric, Sweep
+      from jaxstyle.sweeps.spec import Axis, Metric, Sweep
 
       def get_sweep(arg=None):
         return Sweep(
@@ -451,14 +473,21 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   assert (root / 'sheet.png').exists()
 
 
-@pytest.mark.parametrize('spec,cells', [
-    ('experiments/sweeps/gan_mixtures_ablation.py', 60),
-    ('experiments/sweeps/gan_mixtures_ablation.py:steps=100,seeds=5', 100),
-    ('experiments/sweeps/gatys_fig2.py:images=imgs,backbone=hed', 4),
-    ('experiments/sweeps/gatys_fig3.py', 20),
-    ('experiments/sweeps/gatys_fig5_6.py', 8),
-    ('experiments/sweeps/gatys2017_controls.py', 8),
-])
+_SHIPPED = [
+    ('gan_mixtures_ablation', 60),
+    ('gan_mixtures_ablation:steps=100,seeds=5', 100),
+    ('gatys_fig2:images=imgs,backbone=hed', 4),
+    ('gatys_fig3', 20),
+    ('gatys_fig5_6', 8),
+    ('gatys2017_controls', 8),
+    ('gatys_examples:images=imgs', 9),
+    ('gan_mixtures', 6),
+    ('gan_mixtures:steps=100,seeds=5', 10),
+    ('gan_mnist', 2),
+]
+
+
+@pytest.mark.parametrize('spec,cells', _SHIPPED)
 def test_the_shipped_sweeps_expand_against_their_configs(spec, cells):
   sweep = sweeplib.load_sweep(spec)
   expanded = sweeplib.expand(sweep)
@@ -466,9 +495,33 @@ def test_the_shipped_sweeps_expand_against_their_configs(spec, cells):
   sweeplib.check_overrides(sweep, expanded)
 
 
+def test_every_shipped_sweep_file_is_tested_above():
+  from jaxstyle.runtime import config as config_lib
+  tested = {spec.split(':')[0] for spec, _ in _SHIPPED}
+  assert set(config_lib.shipped(config_lib.SWEEP_GROUP)) == tested
+
+
+def test_figure_sweeps_reproduce_the_runs_of_the_old_figure_scripts():
+  """The figure scripts' sweeps run what the scripts' own loops ran before."""
+  mixtures = {c.name: (c.config, c.overrides) for c in sweeplib.expand(
+      sweeplib.load_sweep('gan_mixtures:steps=10000,seeds=3'))}
+  assert mixtures['data=grid25__seed=2'] == ('mixture_ring8', {
+      'train.num_steps': 10000, 'checkpoint.every': 1000, 'log.sample_every': 10000,
+      'data.name': 'grid25', 'seed': 2, 'data.order_seed': 2})
+  mnist = {c.labels['model']: (c.config, c.overrides['train.num_steps']) for c in
+           sweeplib.expand(sweeplib.load_sweep('gan_mnist:goodfellow_steps=7,dcgan_steps=3'))}
+  assert mnist == {'goodfellow': ('goodfellow_mnist:shared10k', 7),
+                   'dcgan28': ('dcgan_mnist:shared10k', 3)}
+  examples = {c.labels['run']: c for c in sweeplib.expand(
+      sweeplib.load_sweep('gatys_examples:images=imgs'))}
+  assert examples['texture_starry_night'].config == 'gatys:hed,texture'
+  assert examples['texture_starry_night'].overrides['content_image'] == ''
+  assert examples['sweep_style_weight_0.01'].overrides['style_weight'] == 0.01
+
+
 def test_paper_ratios_apply_only_under_the_paper_conventions():
   cells = {c.name: c.overrides for c in sweeplib.expand(
-      sweeplib.load_sweep('experiments/sweeps/gatys_fig2.py:images=imgs'))}
+      sweeplib.load_sweep('gatys_fig2:images=imgs'))}
   paper = cells['style=starry_night__conventions=paper__seed=0']
   assert paper['style_weight'] == pytest.approx(1 / 8e-4) and paper['loss_form'] == 'sum'
   assert paper['style_images'] == 'imgs/starry_night.jpg'
@@ -476,4 +529,4 @@ def test_paper_ratios_apply_only_under_the_paper_conventions():
   reference = cells['style=starry_night__conventions=reference__seed=0']
   assert reference['style_weight'] == 1e3 and reference['loss_form'] == 'mean'
   with pytest.raises(ConfigError, match='unknown sweep option'):
-    sweeplib.load_sweep('experiments/sweeps/gatys_fig2.py:imgs=x')
+    sweeplib.load_sweep('gatys_fig2:imgs=x')
