@@ -237,8 +237,18 @@ _forward = jax.jit(lambda v, x: InceptionV3().apply(v, x))
 
 def features(variables, images01, batch: int = 50, size: int = 299,
              resize: str = 'bilinear') -> np.ndarray:
-  """2048-d pool3 features of images in [0, 1]."""
+  """2048-d pool3 features of images in [0, 1] (N, H, W, 1 or 3) -> (N, 2048).
+
+  Every call runs batches of one shape, ``min(batch, N)``: the last, partial batch is
+  padded (and its padding dropped), so a set of any size compiles the network once.
+  """
+  images01 = np.asarray(images01)
+  step = max(1, min(batch, len(images01)))
   out = []
-  for i in range(0, len(images01), batch):
-    out.append(np.asarray(_forward(variables, preprocess(images01[i:i + batch], size, resize))))
+  for i in range(0, len(images01), step):
+    chunk = images01[i:i + step]
+    n = len(chunk)
+    if n < step:
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
+    out.append(np.asarray(_forward(variables, preprocess(chunk, size, resize)))[:n])
   return np.concatenate(out)

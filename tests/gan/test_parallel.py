@@ -88,7 +88,10 @@ def test_batchnorm_statistics_span_the_global_batch():
                                                    jax.tree.leaves(su.g_stats)))
 
 
-def test_steps_draw_fresh_noise_and_devices_distinct_noise():
+def test_steps_draw_fresh_noise():
+  # That devices draw distinct noise is what test_one_device_and_eight_devices_agree
+  # checks: 8 devices repeating one device's 2 noise vectors would not equal 1 device
+  # drawing 16.
   tr = trainer('pacgan_mlp', (2,))
   batch = np.zeros((1, 16, 2), np.float32)
   _, hist = run_steps(tr, (2,), batch, devices=8, steps=2)

@@ -114,9 +114,16 @@ def test_features_and_fid_with_random_weights():
   rng = np.random.default_rng(0)
   a = rng.uniform(size=(6, 32, 32, 1)).astype(np.float32)   # grayscale is tiled to RGB
   b = np.clip(a + rng.normal(0, 0.3, a.shape), 0, 1).astype(np.float32)
-  fa, fb = inception.features(v, a, batch=3), inception.features(v, b, batch=6)
+  # One compiled shape (batch 6, as in the GAN FID smoke test): each image's features do
+  # not depend on the others in its batch, and 8 images run as 6 + 2 padded to 6.
+  fa, fb = inception.features(v, a, batch=6), inception.features(v, b, batch=6)
   assert fa.shape == (6, 2048) and np.isfinite(fa).all() and (fa >= 0).all()
-  np.testing.assert_allclose(inception.features(v, a[:3], batch=3), fa[:3], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(inception.features(v, a[::-1], batch=6), fa[::-1], rtol=1e-5,
+                             atol=1e-6)
+  eight = inception.features(v, np.concatenate([a, a[:2]]), batch=6)
+  assert eight.shape == (8, 2048)
+  np.testing.assert_allclose(eight, np.concatenate([fa, fa[:2]]), rtol=1e-5, atol=1e-6)
+  assert inception._forward._cache_size() == 1
   mu1, mu2 = fa.mean(0), fb.mean(0)
   c1, c2 = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
   ref = np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) \

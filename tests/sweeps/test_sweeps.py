@@ -431,8 +431,8 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
       def get_sweep(arg=None):
         return Sweep(
             name='gan', config='experiments/configs/mixture_ring8.py:smoke',
-            base={'train.num_steps': 300, 'train.batch_size': 64, 'checkpoint.every': 10, 'log.every': 10,
-                  'eval.every': 100, 'log.sample_every': 300, 'log.tensorboard': False},
+            base={'train.num_steps': 150, 'train.batch_size': 64, 'checkpoint.every': 10, 'log.every': 10,
+                  'eval.every': 50, 'log.sample_every': 150, 'log.tensorboard': False},
             axes=[Axis('loss', {'hinge': {'train.loss': 'hinge'}})],
             metrics=[Metric('modes', 'modes', 'evals.jsonl', 'max')],
             image='samples/step_*.png')
@@ -464,7 +464,7 @@ def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   info = json.loads((root / 'runs' / name / 'run_info.json').read_text())
   assert info['status'] == 'completed' and info['resumed_from_step'] >= 20
   evals = [json.loads(l) for l in (root / 'runs' / name / 'evals.jsonl').read_text().splitlines()]
-  assert [e['step'] for e in evals] == [100, 200, 300]
+  assert [e['step'] for e in evals] == [50, 100, 150]
   report = _run_cli('report', root)
   assert report.returncode == 0, report.stderr
   table = (root / 'table.md').read_text()
