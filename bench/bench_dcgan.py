@@ -23,9 +23,9 @@ import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxstyle.runtime import parallel  # noqa: E402
 from jaxstyle.gan import models, train
 from jaxstyle.kernels import strided_conv  # noqa: E402
+from jaxstyle.runtime import parallel  # noqa: E402
 
 
 def jax_step_time(impl: str, batch: int, steps: int) -> float:

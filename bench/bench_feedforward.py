@@ -20,7 +20,9 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
@@ -29,10 +31,13 @@ import jax.numpy as jnp  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxstyle.perceptual import weights  # noqa: E402
-from jaxstyle.feedforward import convert, nets, torch_reference  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the PyTorch reference in tests/
+
+from jaxstyle.feedforward import convert, nets  # noqa: E402
 from jaxstyle.feedforward import train as ff  # noqa: E402
 from jaxstyle.gatys.transfer import resolve_layer_weights  # noqa: E402
+from jaxstyle.perceptual import weights  # noqa: E402
+from tests import torch_reference  # noqa: E402
 
 STYLE = ('relu1_2', 'relu2_2', 'relu3_3', 'relu4_3')
 

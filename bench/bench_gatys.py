@@ -27,8 +27,8 @@ import numpy as np
 import optax
 import torch
 
-from jaxstyle.io import images
 from jaxstyle.gatys import transfer
+from jaxstyle.io import images
 from jaxstyle.perceptual import vgg, weights
 
 CONTENT, STYLE = ('relu4_2',), ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')

@@ -28,4 +28,9 @@ figure scripts) lives in the separate top-level package ``experiments``; the lib
 imports it.
 """
 
-__version__ = '0.2.0'
+import importlib.metadata
+
+try:
+  __version__ = importlib.metadata.version('jaxstyle')
+except importlib.metadata.PackageNotFoundError:  # a checkout that was never installed
+  __version__ = 'unknown'

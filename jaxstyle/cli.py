@@ -189,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   except JaxstyleError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
+  except KeyboardInterrupt:  # stylise / evaluate / sweep status|report: nothing to keep
+    print(f'interrupted: jaxstyle {args.command}', file=sys.stderr)
+    return 130
 
 
 def entry_point() -> None:

@@ -97,10 +97,26 @@ def test_a_config_file_path_and_the_checkout_entry_point_agree(tmp_path):
                                           'gan_mixtures_ablation']),
     (['sweep', 'frob'], ["invalid choice: 'frob'", "'report'"]),
     (['evaluate', '--workdir', 'nowhere'], ['nowhere has no config.json']),
+    (['run', 'gatys', '--config.content_layers', '--print_config'],
+     ['--config.content_layers needs a value']),
+    (['sweep', 'run', 'gan_mixtures', '--only', '[', '--dry-run'],
+     ["--only '[' is not a regular expression"]),
 ])
 def test_user_errors_are_one_line_with_the_choices_and_exit_2(tmp_path, args, needles):
   one_error_line(jaxstyle(*args, cwd=tmp_path), *needles)
   assert not (tmp_path / 'x').exists()
+
+
+def test_sweep_run_overrides_every_cell_but_not_its_axes(tmp_path):
+  r = jaxstyle('sweep', 'run', 'gan_mixtures_ablation:steps=2000,seeds=1', '--dry-run',
+               '--dir', tmp_path / 's', '--config.train.num_steps=50', '--config.train.loss=hinge',
+               cwd=tmp_path)
+  assert r.returncode == 0, r.stderr
+  lines = r.stdout.strip().splitlines()
+  assert len(lines) == 20   # 2 mixtures x 5 losses x 2 spectral norms x 1 seed
+  assert all('--config.train.num_steps=50' in line and 'num_steps=2000' not in line
+             for line in lines)   # the command line wins over the sweep's base
+  assert sum('--config.train.loss=hinge' in line for line in lines) == 4   # the axis wins
 
 
 def test_override_parsing_follows_the_replaced_value():

@@ -72,6 +72,7 @@ def transformer_net(widths=(32, 64, 128), num_residual=5):
 def vgg_features(arch: str = 'vgg16', last: str = 'relu4_3'):
   """A VGG conv stack up to ``last`` (max pooling), returning every relu as a dict."""
   import torch
+
   from jaxstyle.perceptual import vgg
   nn = torch.nn
   names = vgg.layer_names(arch)[:vgg.layer_names(arch).index(last) + 1]

@@ -32,11 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.io import images, figures
-from jaxstyle.gatys import transfer
-from jaxstyle.perceptual import weights
 from jaxstyle.feedforward import apply, modelfile, nets
 from jaxstyle.feedforward import train as ff
+from jaxstyle.gatys import transfer
+from jaxstyle.io import figures, images
+from jaxstyle.perceptual import weights
 from jaxstyle.runtime.rundir import write_json
 
 

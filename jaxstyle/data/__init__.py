@@ -7,11 +7,20 @@
 The public names of both are re-exported here: ``data.Loader``, ``data.ImageFolder``, ...
 """
 
-from jaxstyle.data.loader import (Loader, RandomCrops, data_shape, preprocess,
-                                  transform_from_config)
-from jaxstyle.data.sources import (IMAGE_SUFFIXES, ArraySource, ImageFolder, Subset,
-                                   TFDSSource, mixture_centers, mnist_idx, read_idx,
-                                   sample_mixture, source_from_config, subset)
+from jaxstyle.data.loader import Loader, RandomCrops, data_shape, preprocess, transform_from_config
+from jaxstyle.data.sources import (
+                                  IMAGE_SUFFIXES,
+                                  ArraySource,
+                                  ImageFolder,
+                                  Subset,
+                                  TFDSSource,
+                                  mixture_centers,
+                                  mnist_idx,
+                                  read_idx,
+                                  sample_mixture,
+                                  source_from_config,
+                                  subset,
+)
 
 __all__ = ['IMAGE_SUFFIXES', 'ArraySource', 'ImageFolder', 'Loader', 'RandomCrops', 'Subset',
            'TFDSSource', 'data_shape', 'mixture_centers', 'mnist_idx', 'preprocess', 'read_idx',

@@ -23,13 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.perceptual import color
 from jaxstyle.data import IMAGE_SUFFIXES
 from jaxstyle.errors import ConfigError, ImageError
-from jaxstyle.io import images
-from jaxstyle.runtime.config import split_list, split_numbers
 from jaxstyle.feedforward import convert, modelfile, nets
 from jaxstyle.feedforward.train import Encoder, frozen_variables
+from jaxstyle.io import images
+from jaxstyle.perceptual import color
+from jaxstyle.runtime.config import split_list, split_numbers
 
 
 def build_net(kind: str, net: dict, axis_name: str | None = None, inference: bool = False):

@@ -3,7 +3,7 @@
 Their four released models (mosaic, candy, udnie, rain_princess; ``saved_models/*.pth``
 from the example's ``download_saved_models.py``) and anything trained with that script
 become a ``SavedModel`` of kind 'johnson' with ``pixel_scale=255``, jaxstyle's own parametrisation (those networks take and
-return RGB 0..255). Reading uses ``jaxstyle.torch_pickle``: torch is not needed. Stale
+return RGB 0..255). Reading uses ``jaxstyle.io.torch_pickle``: torch is not needed. Stale
 ``in*.running_mean/var`` keys written by old PyTorch versions are ignored, as the example's
 own ``stylize()`` does, and so are the biases of convolutions followed by instance
 normalisation (it subtracts them again; jaxstyle's network has none there) and of the
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxstyle.io import torch_pickle
 from jaxstyle.feedforward.modelfile import ModelFileError, SavedModel
+from jaxstyle.io import torch_pickle
 
 _TOP = {'conv1': 'ReflectConv_0', 'in1': 'InstanceNorm_0', 'conv2': 'ReflectConv_1',
         'in2': 'InstanceNorm_1', 'conv3': 'ReflectConv_2', 'in3': 'InstanceNorm_2',

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from flax import serialization
 
-from jaxstyle.io import fileio
 from jaxstyle.errors import JaxstyleError, OutputError
+from jaxstyle.io import fileio
 
 MAGIC = b'JAXSTYLE-MODEL\n'
 FORMAT_VERSION = 1

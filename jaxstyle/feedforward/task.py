@@ -13,27 +13,25 @@ metrics.jsonl with the total and per-layer losses, tensorboard/, checkpoints/) p
 
 from __future__ import annotations
 
-import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
 import ml_collections
 import numpy as np
 
-from jaxstyle.runtime import trainloop
 from jaxstyle import data
-from jaxstyle.io import images, figures
-from jaxstyle.runtime import parallel, run_info
-from jaxstyle.perceptual import vgg, weights
 from jaxstyle.errors import ConfigError
 from jaxstyle.feedforward import apply, modelfile
 from jaxstyle.feedforward import train as ff
 from jaxstyle.gan.train import count_params
-from jaxstyle.runtime import rundir
+from jaxstyle.gatys.transfer import resolve_layer_weights
+from jaxstyle.io import figures, images
+from jaxstyle.perceptual import vgg, weights
+from jaxstyle.runtime import parallel, run_info, rundir, trainloop
 from jaxstyle.runtime.config import split_list
 from jaxstyle.runtime.rundir import check_writable
-from jaxstyle.gatys.transfer import resolve_layer_weights
 
 ADAIN_STYLE_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1')
 
@@ -62,8 +60,8 @@ def _content_loader(c, global_batch: int, name: str):
   source = data.source_from_config(c)
   dropped = getattr(source, 'dropped', [])
   if dropped:
-    print(f'warning: skipped {len(dropped)} unreadable or too small image(s) in {c.path} '
-          f'(data.on_bad_image=skip); first: {dropped[0]}', file=sys.stderr)
+    warnings.warn(f'skipped {len(dropped)} unreadable or too small image(s) in {c.path} '
+                  f'(data.on_bad_image=skip); first: {dropped[0]}', stacklevel=2)
   crops = data.RandomCrops(int(c.crop), int(c.resize), int(c.order_seed))
   loader = data.Loader(source, global_batch, 1, int(c.order_seed), crops,
                        jax.process_index(), jax.process_count())
@@ -265,11 +263,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, show_progress: b
   finally:
     for close in closers:
       close()
-  if jax.process_index() == 0:
-    path = modelfile.save(workdir / f'model{modelfile.SUFFIX}',
-                          saved_model(config, state, w, int(state.step)))
-    info['model_file'] = str(path)
-  ckpt.close()
+  try:
+    with rundir.status_on_error(workdir, info, start_time, writer):
+      if jax.process_index() == 0:
+        path = modelfile.save(workdir / f'model{modelfile.SUFFIX}',
+                              saved_model(config, state, w, int(state.step)))
+        info['model_file'] = str(path)
+  finally:
+    ckpt.close()
   return rundir.finish(workdir, info, 'completed', start_time, writer)
 
 

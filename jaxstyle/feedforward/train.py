@@ -10,7 +10,7 @@ One ``Trainer`` drives three tasks; each defines its network, its inputs and its
 
 Loss conventions (all in the VGG's input space, averaged over the batch): content is the
 mean squared feature difference; a style layer is ``mean((G/M - A)^2)`` with ``G/M`` the
-Gram matrix over positions (``jaxstyle.losses``, 'mean' form); total variation is the
+Gram matrix over positions (``jaxstyle.perceptual.losses``, 'mean' form); total variation is the
 mean squared neighbour difference. They are exactly the Gatys ``Stylizer``'s 'mean'
 form, so a network's loss can be set beside image optimisation at the same weights.
 Johnson et al.'s Lua code divides Gram matrices by C*H*W instead of H*W: its style
@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from jaxstyle.perceptual import losses, vgg
 from jaxstyle.errors import ConfigError
 from jaxstyle.feedforward import nets
 from jaxstyle.kernels import conv3x3
+from jaxstyle.perceptual import losses, vgg
 from jaxstyle.perceptual.weights import Preprocessing
 
 KINDS = ('johnson', 'texture', 'adain')

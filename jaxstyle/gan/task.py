@@ -18,15 +18,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxstyle.runtime import trainloop
 from jaxstyle import data
-from jaxstyle.runtime import parallel, run_info
-from jaxstyle.io import figures
 from jaxstyle.errors import ConfigError
-from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import evaluation
+from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
-from jaxstyle.runtime import rundir
+from jaxstyle.io import figures
+from jaxstyle.runtime import parallel, run_info, rundir, trainloop
 from jaxstyle.runtime.rundir import check_writable, write_json
 
 
@@ -114,18 +112,21 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
                                                 show_progress)
   finally:
     loader.close()
-  if is_main and config.eval.kind != 'none':
-    result = evaluation.evaluate(config, trainer, state, source, transform)
-    write_json(workdir / 'eval.json', result)
-    if job.eval_every:  # the final row of evals.jsonl: the same numbers, not a second eval
-      trainloop.record_eval(workdir, int(config.train.num_steps), result)
-    info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-    for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
-      for k, v in result.get(name, {}).items():
-        if isinstance(v, (int, float)) and k in ('log_likelihood', 'stderr', 'frechet_distance',
-                                                 'fid', 'kid'):
-          info['eval'][f'{name}_{k}'] = v
-  ckpt.close()
+  try:
+    with rundir.status_on_error(workdir, info, start_time, writer):
+      if is_main and config.eval.kind != 'none':
+        result = evaluation.evaluate(config, trainer, state, source, transform)
+        write_json(workdir / 'eval.json', result)
+        if job.eval_every:  # the final row of evals.jsonl: the same numbers, not a second eval
+          trainloop.record_eval(workdir, int(config.train.num_steps), result)
+        info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
+          for k, v in result.get(name, {}).items():
+            if isinstance(v, (int, float)) and k in ('log_likelihood', 'stderr',
+                                                     'frechet_distance', 'fid', 'kid'):
+              info['eval'][f'{name}_{k}'] = v
+  finally:
+    ckpt.close()
   return rundir.finish(workdir, info, 'completed', start_time, writer)
 
 

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.perceptual import vgg
 from jaxstyle.errors import ConfigError
+from jaxstyle.perceptual import vgg
 
 
 def mean_activations(params: dict, arch: str, inputs: Sequence, pooling: str = 'max') -> dict:

@@ -22,14 +22,13 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from jaxstyle.io import images
-from jaxstyle.runtime import run_info
-from jaxstyle.gatys import transfer
-from jaxstyle.perceptual import weights
 from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
-from jaxstyle.runtime.interrupt import StopRequest
-from jaxstyle.runtime import rundir
+from jaxstyle.gatys import transfer
+from jaxstyle.io import images
+from jaxstyle.perceptual import weights
+from jaxstyle.runtime import run_info, rundir
 from jaxstyle.runtime.config import split_list, split_numbers
+from jaxstyle.runtime.interrupt import StopRequest
 from jaxstyle.runtime.rundir import MetricWriter, check_writable
 
 
@@ -203,7 +202,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
     raise
   finally:
     bar.close()
-  images.save(workdir / 'final.png', result)
+  try:
+    images.save(workdir / 'final.png', result)
+  except BaseException:
+    finish('failed', None)
+    raise
   finish('completed', 'final.png')
   return info
 

@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxstyle.io import images
-from jaxstyle.perceptual import color, losses, vgg
 from jaxstyle.errors import ConfigError, ImageError, NonFiniteLossError
 from jaxstyle.gatys.lbfgs import LBFGS
+from jaxstyle.io import images
+from jaxstyle.perceptual import color, losses, vgg
 from jaxstyle.perceptual.weights import LoadedWeights
 
 OPTIMIZERS = ('lbfgs', 'adam', 'lbfgs_optax')

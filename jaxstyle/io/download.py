@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from jaxstyle.io import fileio
 from jaxstyle.errors import DownloadError
+from jaxstyle.io import fileio
 
 CHUNK_BYTES = 1 << 20
 

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from jaxstyle.io import download, fileio
 from jaxstyle.errors import ImageError, OutputError
+from jaxstyle.io import download, fileio
 
 _NS = 'https://raw.githubusercontent.com/jcjohnson/neural-style/master/examples/inputs/'
 # The Gatys et al. (2016) Figure 2 inputs, byte-identical to jcjohnson/neural-style.

@@ -6,6 +6,7 @@ Tested against ``lax.conv_general_dilated``.
 
 from __future__ import annotations
 
+
 def conv_kn2row(x_BHWC, w_HWIO):
   """'VALID' stride-1 convolution as one matmul to every tap's output, then a sum of
   shifted slices: for few output channels (k^2 C_out small), e.g. the 9x9 conv to RGB,

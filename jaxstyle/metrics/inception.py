@@ -8,7 +8,7 @@ which equals PyTorch's ``F.interpolate(bilinear, align_corners=False)`` used by
 pytorch-fid when upsampling), then scaled to [-1, 1].
 
 Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` read without torch
-(``jaxstyle.torch_pickle``), verified against the SHA-256 prefix in its name. Every FID
+(``jaxstyle.io.torch_pickle``), verified against the SHA-256 prefix in its name. Every FID
 written by this module records the weights, the resize mode and both sample counts.
 """
 
@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxstyle.io import download, torch_pickle
 from jaxstyle.errors import ConfigError, WeightsError
+from jaxstyle.io import download, torch_pickle
 
 WEIGHTS = download.RemoteFile(
     filename='pt_inception-2015-12-05-6726825d.pth',

@@ -24,9 +24,9 @@ import h5py
 import jax.numpy as jnp
 import numpy as np
 
+from jaxstyle.errors import WeightsError
 from jaxstyle.io import download
 from jaxstyle.perceptual import vgg
-from jaxstyle.errors import WeightsError
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)

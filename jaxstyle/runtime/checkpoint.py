@@ -56,7 +56,7 @@ class Checkpointer:
   """
 
   def __init__(self, directory: str | Path, every: int, keep: int = 3,
-               async_save: bool = True):
+               async_save: bool = True, remove_unfinished: bool = False):
     if every < 1:
       raise ConfigError(f'checkpoint.every must be >= 1, got {every}')
     self.directory = Path(directory).absolute()
@@ -66,7 +66,8 @@ class Checkpointer:
             save_interval_steps=every,
             preservation_policy=ocp.checkpoint_managers.LatestN(keep),
             enable_async_checkpointing=async_save, create=True))
-    self._remove_unfinished()
+    if remove_unfinished:  # only the run that owns the directory: a reader (evaluate)
+      self._remove_unfinished()  # must not delete a live run's save in progress
     self._in_flight = None  # the step of the last save started, until it is known finished
 
   def _remove_unfinished(self) -> None:
@@ -114,7 +115,9 @@ class Checkpointer:
     """-> (state, meta) from ``step`` (default: the latest), checked against the config."""
     step = self.latest_step() if step is None else step
     meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    saved = meta.get('fingerprint', {})
+    saved = dict(meta.get('fingerprint', {}))
+    if saved.get('task') == 'fast_style':  # the feed-forward task's name before 0.2
+      saved['task'] = 'feedforward'
     diffs = [f'{k}: checkpoint {saved.get(k)!r} != config {config_fingerprint.get(k)!r}'
              for k in sorted(set(saved) | set(config_fingerprint))
              if saved.get(k) != config_fingerprint.get(k)]

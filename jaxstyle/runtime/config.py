@@ -22,6 +22,7 @@ import ast
 import difflib
 import importlib.metadata
 import importlib.util
+import warnings
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -68,7 +69,12 @@ def _folders(group: str) -> list[Path]:
   """The folders registered under an entry-point group, in name order."""
   folders = []
   for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
-    spec = importlib.util.find_spec(ep.value)
+    try:
+      spec = importlib.util.find_spec(ep.value)
+    except (ImportError, ValueError) as e:  # one broken registration must not break the rest
+      warnings.warn(f'entry point {ep.name} = {ep.value} of {group} cannot be imported ({e}); '
+                    f'skipped')
+      continue
     if spec is not None and spec.submodule_search_locations:
       folders.extend(Path(p) for p in spec.submodule_search_locations)
   return folders
@@ -152,10 +158,10 @@ def _parse(text: str, old, key: str):
     except ValueError:
       kind = 'an integer' if isinstance(old, int) else 'a number'
       raise ConfigError(f'--config.{key} must be {kind}, got {text!r}') from None
-  try:  # tuples, lists, None: a Python literal, else the text itself
+  try:  # tuples, lists, None: a Python literal, else the text itself (a, b -> a list)
     value = ast.literal_eval(text)
   except (ValueError, SyntaxError):
-    value = text
+    value = split_list(text) if isinstance(old, (tuple, list)) else text
   if isinstance(old, (tuple, list)) and not isinstance(value, (tuple, list)):
     value = (value,)
   return type(old)(value) if isinstance(old, (tuple, list)) else value
@@ -191,7 +197,11 @@ def override(config: ml_collections.ConfigDict, key: str, value) -> None:
 def _unknown(config, key: str) -> ConfigError:
   keys = _keys(config)
   close = difflib.get_close_matches(key, keys, n=3)
-  hint = f'did you mean {", ".join(close)}?' if close else f'keys are {", ".join(keys)}'
+  if close:
+    hint = f'did you mean {", ".join(close)}?'
+  else:
+    hint = (f'keys are {", ".join(keys[:12])}{", ..." if len(keys) > 12 else ""} '
+            f'(--print_config lists them all)')
   return ConfigError(f'unknown config key {key!r}; {hint}')
 
 
@@ -205,7 +215,7 @@ def parse_override_args(argv: Sequence[str]) -> tuple[list[tuple[str, str]], lis
       body = arg[len('--config.'):]
       if '=' in body:
         key, value = body.split('=', 1)
-      elif i + 1 < len(argv):
+      elif i + 1 < len(argv) and not argv[i + 1].startswith('--'):
         key, value = body, argv[i + 1]
         i += 1
       else:

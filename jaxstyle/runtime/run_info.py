@@ -16,9 +16,12 @@ PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-da
             'ml-collections', 'numpy', 'pillow', 'h5py', 'jaxstyle')
 
 
+_CHECKOUT = Path(__file__).resolve().parents[2]   # the folder holding jaxstyle/
+
+
 def _git(*args: str) -> str | None:
   try:
-    out = subprocess.run(['git', *args], cwd=Path(__file__).resolve().parent,
+    out = subprocess.run(['git', *args], cwd=_CHECKOUT,
                          capture_output=True, text=True, timeout=10)
   except (OSError, subprocess.SubprocessError):
     return None
@@ -28,6 +31,10 @@ def _git(*args: str) -> str | None:
 def git_state() -> dict:
   """{'commit': HEAD's hash, 'dirty': tracked files modified} of the jaxstyle checkout;
   both None when git or the repository is unavailable (an installed package)."""
+  top = _git('rev-parse', '--show-toplevel')
+  if top is None or Path(top).resolve() != _CHECKOUT:
+    # An installed copy (site-packages), perhaps inside some other repository: no commit.
+    return {'commit': None, 'dirty': None}
   commit = _git('rev-parse', 'HEAD')
   status = _git('status', '--porcelain', '--untracked-files=no')
   return {'commit': commit, 'dirty': bool(status) if status is not None else None}

@@ -14,6 +14,7 @@ Only process 0 writes. Every JSON file is written atomically (temporary file + r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import jax
 
-from jaxstyle.io import fileio
 from jaxstyle.errors import OutputError
+from jaxstyle.io import fileio
 
 
 def check_writable(directory: str | Path) -> None:
@@ -116,3 +117,19 @@ def finish(workdir: str | Path, info: dict, status: str, start_time: float,
       writer.close()
     write_json(Path(workdir) / 'run_info.json', info)
   return info
+
+
+@contextlib.contextmanager
+def status_on_error(workdir: str | Path, info: dict, start_time: float,
+                    writer: MetricWriter | None = None):
+  """Records ``interrupted`` (Ctrl-C / SIGTERM) or ``failed`` in run_info.json, then
+  re-raises, if the block raises: for a task's work after its training loop (final
+  evaluation, model export), so that no run directory is left saying ``running``."""
+  try:
+    yield
+  except KeyboardInterrupt:
+    finish(workdir, info, 'interrupted', start_time, writer)
+    raise
+  except BaseException:
+    finish(workdir, info, 'failed', start_time, writer)
+    raise

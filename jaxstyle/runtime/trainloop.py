@@ -31,11 +31,10 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from jaxstyle.runtime import checkpoint, parallel
-from jaxstyle.io import fileio, images
 from jaxstyle.errors import NonFiniteLossError
+from jaxstyle.io import fileio, images
+from jaxstyle.runtime import checkpoint, parallel, rundir
 from jaxstyle.runtime.interrupt import StopRequest
-from jaxstyle.runtime import rundir
 from jaxstyle.runtime.rundir import MetricWriter
 
 
@@ -126,7 +125,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
   config_dict = json.loads(config.to_json_best_effort())
   fingerprint = checkpoint.fingerprint(config_dict)
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', int(config.checkpoint.every),
-                                 int(config.checkpoint.keep))
+                                 int(config.checkpoint.keep), remove_unfinished=True)
   state = job.state
   start_step = 0
   if ckpt.latest_step() is not None:

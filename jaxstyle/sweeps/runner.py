@@ -30,11 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-from jaxstyle.sweeps import spec as sweeplib
-from jaxstyle.sweeps import report as sweep_report
 from jaxstyle.errors import ConfigError
 from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime.rundir import write_json
+from jaxstyle.sweeps import report as sweep_report
+from jaxstyle.sweeps import spec as sweeplib
 
 # Tasks whose runs resume from their own checkpoints when started again in the same workdir.
 RESUMABLE_TASKS = ('gan', 'feedforward')
@@ -63,15 +63,15 @@ class Worker:
                retry_failed: bool, own_cluster: bool):
     self.sweep, self.cells, self.sdir, self.name = sweep, cells, sdir, name
     self.retry_failed, self.own_cluster = retry_failed, own_cluster
-    tasks = {c.config: config_lib.load(c.config).task for c in cells}
+    tasks = {name: config_lib.load(name).task for name in {c.config for c in cells}}
     self.resumable = {c.name: tasks[c.config] in RESUMABLE_TASKS for c in cells}
-    self.counts = {'ran': 0, 'already_done': 0, 'failed': 0, 'skipped_failed': 0}
+    self.counts = {'ran': 0, 'already_completed': 0, 'failed': 0, 'skipped_failed': 0}
 
   def run(self) -> dict:
     """Runs every cell of the share not completed yet (failed ones too with
     ``retry_failed``), skipping cells another worker holds, until a pass runs nothing.
 
-    Returns counts {'ran', 'already_done', 'failed', 'skipped_failed'}. Ctrl-C/SIGTERM
+    Returns counts {'ran', 'already_completed', 'failed', 'skipped_failed'}. Ctrl-C/SIGTERM
     raise KeyboardInterrupt after the running cell has been stopped.
     """
     tried = set()
@@ -82,7 +82,7 @@ class Worker:
           continue
         state = self.sdir.state(cell.name)
         if state['status'] == 'completed':
-          self.counts['already_done'] += 1
+          self.counts['already_completed'] += 1
           tried.add(cell.name)
           continue
         if state['status'] == 'failed' and not self.retry_failed:
@@ -96,7 +96,7 @@ class Worker:
           tried.add(cell.name)
           status = self.sdir.state(cell.name)['status']  # another worker may have finished it
           if status == 'completed':
-            self.counts['already_done'] += 1
+            self.counts['already_completed'] += 1
             continue
           if status == 'failed' and not self.retry_failed:
             self.counts['skipped_failed'] += 1
@@ -150,7 +150,7 @@ class Worker:
     if rc == 0:
       self.sdir.set_state(cell.name, status='completed', returncode=0, wall_time_s=wall, error='')
       self.counts['ran'] += 1
-      _say(self.name, f'done {cell.name} ({wall} s)')
+      _say(self.name, f'completed {cell.name} ({wall} s)')
       if interrupted:  # it finished as the stop came: start no other cell
         raise KeyboardInterrupt
     elif interrupted or rc in (130, -signal.SIGINT, -signal.SIGTERM):
@@ -168,7 +168,10 @@ class Worker:
 def _select(cells, only: str):
   if not only:
     return cells
-  pattern = re.compile(only)
+  try:
+    pattern = re.compile(only)
+  except re.error as e:
+    raise ConfigError(f'--only {only!r} is not a regular expression ({e})') from None
   return [c for c in cells if pattern.search(c.name)]
 
 
@@ -179,7 +182,7 @@ def _with_overrides(sweep: sweeplib.Sweep, overrides) -> sweeplib.Sweep:
     return sweep
   config = config_lib.apply_overrides(config_lib.load(sweep.config), overrides)
   typed = {key: config[key] for key, _ in overrides}
-  return dataclasses.replace(sweep, base={**typed, **sweep.base})
+  return dataclasses.replace(sweep, base={**sweep.base, **typed})
 
 
 def cmd_run(args, overrides=()) -> int:

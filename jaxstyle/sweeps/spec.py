@@ -235,17 +235,21 @@ class SweepDir:
                for c in cells]
     if path.exists():
       old = json.loads(path.read_text())
-      if old['config'] != sweep.config:
+      if not same_config(old['config'], sweep.config):
         raise ConfigError(f'{self.root} is a sweep of {old["config"]}, not {sweep.config}; '
                           f'choose another --dir')
       before = {e['name']: e for e in old['cells']}
       for entry in entries:
         prior = before.get(entry['name'])
-        if prior is not None and (prior['overrides'] != json.loads(json.dumps(entry['overrides']))
-                                  or prior.get('config', old['config']) != entry['config']):
-          raise ConfigError(f'cell {entry["name"]} in {self.root} was run with other overrides '
-                            f'({prior["overrides"]}); the sweep file changed: choose a new '
-                            f'--dir, or delete that cell\'s runs/ and claims/ entries')
+        if prior is None:
+          continue
+        was = (prior.get('config', old['config']), prior['overrides'])
+        now = (entry['config'], json.loads(json.dumps(entry['overrides'])))
+        if not same_config(was[0], now[0]) or was[1] != now[1]:
+          raise ConfigError(f'cell {entry["name"]} in {self.root} was run as {was[0]} with '
+                            f'{was[1]}, now {now[0]} with {now[1]} (a changed sweep file or '
+                            f'--config option): choose a new --dir, or delete that cell\'s '
+                            f'runs/ and claims/ entries')
       names = {e['name'] for e in entries}
       entries += [e for e in old['cells'] if e['name'] not in names]  # cells since removed
     for sub in ('runs', 'claims', 'logs'):
@@ -306,6 +310,19 @@ class Claim:
 
   def __exit__(self, *exc):
     self.release()
+
+
+def same_config(a: str, b: str) -> bool:
+  """Whether two config specs name the same file and variants (``mixture_ring8`` and
+  ``experiments/configs/mixture_ring8.py``, as sweep directories before 0.2 recorded it)."""
+  if a == b:
+    return True
+  (name_a, _, arg_a), (name_b, _, arg_b) = a.partition(':'), b.partition(':')
+  try:
+    return arg_a == arg_b and config_lib.resolve(name_a).resolve() == \
+        config_lib.resolve(name_b).resolve()
+  except ConfigError:
+    return False
 
 
 def command(sweep: Sweep, cell: Cell, workdir: str | Path) -> str:

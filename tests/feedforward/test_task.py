@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.feedforward import task as feedforward_task
-from jaxstyle import cli
 from experiments.configs import adain as adain_config
 from experiments.configs import johnson as johnson_config
 from experiments.configs import texture_net as texture_config
+from jaxstyle import cli
 from jaxstyle.feedforward import apply, modelfile
+from jaxstyle.feedforward import task as feedforward_task
 
 pytestmark = pytest.mark.usefixtures('hed_installed')
 

@@ -8,12 +8,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxstyle.runtime import parallel
-from jaxstyle.gatys import transfer
-from jaxstyle.perceptual import vgg, weights
 from jaxstyle.feedforward import nets
 from jaxstyle.feedforward import train as ff
+from jaxstyle.gatys import transfer
 from jaxstyle.gatys.transfer import resolve_layer_weights
+from jaxstyle.perceptual import vgg, weights
+from jaxstyle.runtime import parallel
 
 MEAN = weights.HED_MEAN_BGR
 JOHNSON_STYLE = ('relu1_2', 'relu2_2', 'relu3_3')

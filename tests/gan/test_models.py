@@ -12,7 +12,6 @@ from jaxstyle.gan import models, train
 from jaxstyle.kernels import strided_conv
 
 
-
 def build(arch, shape, **kw):
   # bn_axis=None: these models run outside pmap/shard_map (no named axis to sync over).
   return models.build(ml_collections.ConfigDict({'arch': arch, **kw}), shape, bn_axis=None)

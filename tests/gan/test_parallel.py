@@ -5,9 +5,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxstyle.runtime import parallel
 from jaxstyle.errors import ConfigError
 from jaxstyle.gan import models, train
+from jaxstyle.runtime import parallel
 
 SGD = ml_collections.ConfigDict(dict(name='goodfellow_sgd', lr=0.05, lr_decay_factor=1.0,
                                      min_lr=0.0, momentum_start=0.5, momentum_end=0.5,

@@ -15,13 +15,19 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxstyle.gan import task as gan
-from jaxstyle.gan import evaluation as gan_eval
-from experiments.configs import (dcgan_celeba64, dcgan_cifar10, dcgan_mnist, goodfellow_mnist,
-                                 mixture_grid25, mixture_ring8)
-from jaxstyle.runtime import checkpoint
+from experiments.configs import (
+  dcgan_celeba64,
+  dcgan_cifar10,
+  dcgan_mnist,
+  goodfellow_mnist,
+  mixture_grid25,
+  mixture_ring8,
+)
 from jaxstyle import data
 from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
+from jaxstyle.gan import evaluation as gan_eval
+from jaxstyle.gan import task as gan
+from jaxstyle.runtime import checkpoint
 from tests.data.test_data import write_idx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -222,7 +228,7 @@ def test_a_run_killed_during_a_save_resumes_from_the_last_complete_checkpoint(tm
   assert sorted(p.name for p in ckpts.iterdir() if p.name.isdigit()) == ['2']
   # Opening the directory (as the resumed run does first) ignores the unfinished write
   # and removes it (in the background; done by the time the manager is closed).
-  reopened = checkpoint.Checkpointer(ckpts, 2)
+  reopened = checkpoint.Checkpointer(ckpts, 2, remove_unfinished=True)
   assert reopened.latest_step() == 2
   reopened.close()
   assert not unfinished.exists()
@@ -423,3 +429,15 @@ def test_interrupt_checkpoints_the_last_completed_step(tmp_path, monkeypatch):
   gan.run(ring(**{'train.num_steps': 6, 'checkpoint.every': 4}), tmp_path / 'straight',
           show_progress=False)
   assert_same_state(final_state(tmp_path)[1], final_state(tmp_path / 'straight')[1])
+
+
+def test_a_failure_after_training_is_recorded_as_failed(tmp_path, monkeypatch):
+  def broken(*args, **kwargs):
+    raise ConfigError('eval.inception_weights: no such file')
+
+  c = ring()
+  monkeypatch.setattr(gan_eval, 'evaluate', broken)
+  with pytest.raises(ConfigError, match='no such file'):
+    gan.run(c, tmp_path, show_progress=False)
+  info = json.loads((tmp_path / 'run_info.json').read_text())
+  assert info['status'] == 'failed' and final_state(tmp_path)[0] == 4

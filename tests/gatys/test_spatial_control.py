@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from jaxstyle.errors import ConfigError, ImageError
+from jaxstyle.gatys import transfer
 from jaxstyle.io import images
 from jaxstyle.perceptual import losses, vgg, weights
-from jaxstyle.gatys import transfer
-from jaxstyle.errors import ConfigError, ImageError
 from tests.conftest import random_convs
 
 
@@ -124,8 +124,8 @@ def test_region_errors_are_one_line(loaded):
 
 
 def test_gatys_config_reads_masks_and_checks_them(tmp_path):
-  from jaxstyle.gatys import task as gatys
   from experiments.configs import gatys as gatys_config
+  from jaxstyle.gatys import task as gatys
   content = np.zeros((30, 40, 3), np.float32)
   styles = [np.zeros((20, 20, 3), np.float32)] * 2
   half = np.zeros((30, 40), np.float32)

@@ -11,10 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.gatys import task as gatys
 from experiments.configs import gatys as gatys_config
-from jaxstyle.errors import (ConfigError, ImageError, JaxstyleError, NonFiniteLossError,
-                             OutputError, WeightsError)
+from jaxstyle.errors import (
+  ConfigError,
+  ImageError,
+  JaxstyleError,
+  NonFiniteLossError,
+  OutputError,
+  WeightsError,
+)
+from jaxstyle.gatys import task as gatys
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxstyle.errors import ConfigError, ImageError, NonFiniteLossError
+from jaxstyle.gatys import transfer
 from jaxstyle.io import images
 from jaxstyle.perceptual import color, losses, vgg, weights
-from jaxstyle.gatys import transfer
-from jaxstyle.errors import ConfigError, ImageError, NonFiniteLossError
 from tests.conftest import random_convs
 
 LAYERS = dict(content_layers=('relu2_2',), style_layers=('relu1_1', 'relu2_1', 'relu3_1'))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jaxstyle.errors import ImageError, OutputError
 from jaxstyle.io import figures, images
 from jaxstyle.perceptual import color
-from jaxstyle.errors import ImageError, OutputError
 
 
 def _save(tmp_path, img, name):
@@ -160,6 +160,7 @@ def test_named_image_is_fetched_once_and_verified(tmp_path, monkeypatch):
 def test_named_image_offline_says_how_to_pass_a_local_file(monkeypatch):
   import dataclasses
   import socket
+
   from jaxstyle.errors import DownloadError
   s = socket.socket()
   s.bind(('127.0.0.1', 0))

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from jaxstyle.io import torch_pickle
 from jaxstyle.errors import WeightsError
+from jaxstyle.io import torch_pickle
 from jaxstyle.metrics import frechet, inception
-
 
 
 def random_state_dict(seed=0):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jaxstyle.errors import DownloadError, WeightsError
 from jaxstyle.io import download
 from jaxstyle.perceptual import vgg, weights
-from jaxstyle.errors import DownloadError, WeightsError
 from tests.conftest import random_convs, write_keras2, write_keras3_hed
 
 

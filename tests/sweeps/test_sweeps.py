@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxstyle.sweeps import spec as sweeplib
-from jaxstyle.sweeps import report as sweep_report
 from jaxstyle.errors import ConfigError
+from jaxstyle.sweeps import report as sweep_report
+from jaxstyle.sweeps import spec as sweeplib
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -211,7 +211,7 @@ def test_concurrent_workers_never_run_a_cell_twice(tmp_path):
   workers = {json.loads(p.read_text())['worker'] for p in (root / 'claims').glob('*.json')}
   assert len(workers) >= 2, workers  # the work was actually shared
   again = _run_cli('run', sweep_file, '--dir', root)
-  assert again.returncode == 0 and 'ran 0, already done 12' in again.stdout
+  assert again.returncode == 0 and 'ran 0, already completed 12' in again.stdout
   assert len(_ledger(ledger)) == len(events)
 
 
