@@ -170,7 +170,8 @@ def test_bad_content_folders(tmp_path, photos, case):
   assert not (tmp_path / 'w').exists()
   if case == 'corrupt':  # or skip it with a warning; the count goes to run_info.json
     c.data.on_bad_image = 'skip'
-    source, loader, dropped = feedforward_task._content_loader(c.data, 8, 'data')
+    with pytest.warns(UserWarning, match=r'skipped 1 unreadable or too small image\(s\)'):
+      source, loader, dropped = feedforward_task._content_loader(c.data, 8, 'data')
     loader.close()
     assert len(source) == 2 and len(dropped) == 1 and 'zz.png' in dropped[0]
 
