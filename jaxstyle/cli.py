@@ -3,7 +3,8 @@
     jaxstyle run CONFIG[:VARIANTS] --workdir DIR [--config.KEY=VALUE ...] [--print_config]
     jaxstyle stylise --model RUN_OR_FILE --input IMAGE_OR_FOLDER --output PATH [...]
     jaxstyle evaluate --workdir RUN [--step N] [--config.eval.KEY=VALUE ...]
-    jaxstyle sweep run SWEEP[:ARGS] [--dir DIR] [--workers N] [--config.KEY=VALUE ...]
+    jaxstyle sweep run SWEEP[:ARGS] [--dir DIR] [--workers N] [--accelerator A]
+                       [--devices-per-worker K] [--share-devices] [--config.KEY=VALUE ...]
     jaxstyle sweep status DIR
     jaxstyle sweep report DIR [--out DIR]
 
@@ -99,6 +100,13 @@ def _build_parser() -> argparse.ArgumentParser:
   srun.add_argument('--workers', type=int, default=1, help='worker processes on this host')
   srun.add_argument('--cores-per-worker', type=int, default=0,
                     help='pin each worker to this many cores (0: no pinning)')
+  srun.add_argument('--accelerator', choices=('auto', 'cpu', 'gpu', 'tpu'), default='auto',
+                    help='devices to split among the workers (auto: GPUs, else TPU chips, '
+                    'else CPU; found without starting JAX)')
+  srun.add_argument('--devices-per-worker', '--devices_per_worker', type=int, default=0,
+                    help='GPUs or TPU chips per worker (0: an even split of the host)')
+  srun.add_argument('--share-devices', action='store_true',
+                    help='allow more workers than GPUs (pre-allocation off)')
   srun.add_argument('--host-index', type=int, help='this host, 0..num_hosts-1')
   srun.add_argument('--num-hosts', type=int, help='hosts sharing the sweep')
   srun.add_argument('--only', default='', help='regex: only the cells whose name matches')

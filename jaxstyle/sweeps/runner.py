@@ -5,7 +5,8 @@
 cells, resumes interrupted training runs from their checkpoints (a Gatys run, which has
 none, restarts; the partial attempt is kept as CELL.attempt-N), and claims every cell
 with a lock so that workers sharing DIR never run one cell twice. ``--workers N`` starts
-N worker processes on this machine (``--cores-per-worker K`` pins each to K cores). On
+N worker processes on this machine (``--cores-per-worker K`` pins each to K cores; on a
+GPU or TPU host each gets its own devices, ``jaxstyle.sweeps.devices``). On
 several hosts (a TPU slice: every host runs the same command) each host takes every
 num_hosts-th cell: ``--host-index/--num-hosts``, or JAXSTYLE_SWEEP_HOST_INDEX /
 JAXSTYLE_SWEEP_NUM_HOSTS, or GKE's TPU_WORKER_ID / TPU_WORKER_HOSTNAMES; each cell then
@@ -33,6 +34,7 @@ from pathlib import Path
 from jaxstyle.errors import ConfigError
 from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime.rundir import write_json
+from jaxstyle.sweeps import devices as devicelib
 from jaxstyle.sweeps import report as sweep_report
 from jaxstyle.sweeps import spec as sweeplib
 
@@ -60,9 +62,14 @@ class Worker:
   """Runs the cells of one share, one at a time, each under its claim."""
 
   def __init__(self, sweep: sweeplib.Sweep, cells, sdir: sweeplib.SweepDir, *, name: str,
-               retry_failed: bool, own_cluster: bool):
+               retry_failed: bool, own_cluster: bool, env=None,
+               host: devicelib.HostDevices | None = None):
     self.sweep, self.cells, self.sdir, self.name = sweep, cells, sdir, name
     self.retry_failed, self.own_cluster = retry_failed, own_cluster
+    # The environment every cell starts from (its devices' variables set) and the devices
+    # it names, recorded with each cell.
+    self.env = dict(os.environ if env is None else env)
+    self.host = host or devicelib.HostDevices('cpu')
     tasks = {name: config_lib.load(name).task for name in {c.config for c in cells}}
     self.resumable = {c.name: tasks[c.config] in RESUMABLE_TASKS for c in cells}
     self.counts = {'ran': 0, 'already_completed': 0, 'failed': 0, 'skipped_failed': 0}
@@ -116,8 +123,9 @@ class Worker:
     before = self.sdir.state(cell.name)
     self.sdir.set_state(cell.name, status='running', attempts=before['attempts'] + 1,
                         worker=self.name, host=socket.gethostname(), pid=os.getpid(),
-                        started=time.strftime('%Y-%m-%dT%H:%M:%S'))
-    env = dict(os.environ)
+                        started=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                        accelerator=self.host.accelerator, devices=list(self.host.devices))
+    env = dict(self.env)
     # Cells differing only in seed or data compile the same programs: share them.
     env.setdefault('JAX_COMPILATION_CACHE_DIR', str(self.sdir.root.absolute() / 'jax_cache'))
     if self.own_cluster:
@@ -203,21 +211,28 @@ def cmd_run(args, overrides=()) -> int:
   root = Path(args.dir or f'runs/sweeps/{sweep.name}')
   sdir = sweeplib.SweepDir(root)
   mine = _select(sweeplib.share(cells, host_index, num_hosts), args.only)
+  # Devices before anything is written or started: a request the host cannot meet is one
+  # error line. A spawned worker finds its own slice in the environment it was given.
+  host = devicelib.detect(getattr(args, 'accelerator', 'auto'))
+  envs, slices = _worker_envs(args, host, num_hosts)
   if args.dry_run:
     for cell in mine:
       print(sweeplib.command(sweep, cell, sdir.run_dir(cell.name)))
     return 0
   sdir.write_plan(sweep, cells)
+  name = args.worker_name or f'host{host_index}'
+  if host.accelerator != 'cpu' and not args.worker_name:
+    _say(name, devicelib.describe(host, slices))
   if args.workers > 1:
-    return _spawn_workers(args, root, overrides)
+    return _spawn_workers(args, root, overrides, host, envs)
   if args.cpus:
     os.sched_setaffinity(0, [int(c) for c in args.cpus.split(',')])
-  name = args.worker_name or f'host{host_index}'
   _say(name, f'{len(mine)} of {len(cells)} cells of {sweep.name} in {root}'
        + (f' (host {host_index} of {num_hosts})' if num_hosts > 1 else ''))
   signal.signal(signal.SIGTERM, signal.default_int_handler)  # preemption: like Ctrl-C
   worker = Worker(sweep, mine, sdir, name=name, retry_failed=args.retry_failed,
-                  own_cluster=num_hosts > 1)
+                  own_cluster=num_hosts > 1, env=envs[0],
+                  host=dataclasses.replace(host, devices=tuple(slices[0])))
   try:
     counts = worker.run()
   except KeyboardInterrupt:
@@ -227,7 +242,27 @@ def cmd_run(args, overrides=()) -> int:
   return 1 if counts['failed'] or counts['skipped_failed'] else 0
 
 
-def _spawn_workers(args, root: Path, overrides) -> int:
+def _worker_envs(args, host: devicelib.HostDevices, num_hosts: int):
+  """([environment of each worker], [devices of each worker]) on this host."""
+  k, share = getattr(args, 'devices_per_worker', 0), getattr(args, 'share_devices', False)
+  slices = devicelib.split(args.workers, host.accelerator, host.devices, k, share)
+  envs = [devicelib.worker_env(i, args.workers, host.accelerator, host.devices, k, share)
+          for i in range(args.workers)]
+  divided = any(tuple(s) != host.devices for s in slices) or devicelib.is_shared(slices)
+  if divided and host.accelerator == 'tpu' and num_hosts > 1:
+    # Each host of a multi-host slice is wired to the others; carving it into one-process
+    # slices is a different topology than the recipe for one TPU VM, and untested.
+    raise ConfigError(f'--workers {args.workers} would split the TPU chips of a host of a '
+                      f'{num_hosts}-host slice; use --workers 1 (one worker per host holding '
+                      f'its chips)')
+  if divided:
+    for env in envs:  # a cell on a share of the devices is a run of its own
+      for key in _CLUSTER_ENV:
+        env.pop(key, None)
+  return envs, slices
+
+
+def _spawn_workers(args, root: Path, overrides, host: devicelib.HostDevices, envs) -> int:
   cpus = sorted(os.sched_getaffinity(0))
   k = args.cores_per_worker
   if k and k * args.workers > len(cpus):
@@ -235,8 +270,9 @@ def _spawn_workers(args, root: Path, overrides) -> int:
                       f'{k * args.workers} cores; this process may use {len(cpus)}')
   procs = []
   for i in range(args.workers):
+    # The worker's devices are in its environment (envs[i]): it detects them as its pool.
     cmd = [sys.executable, '-m', 'jaxstyle', 'sweep', 'run', args.sweep, '--dir', str(root),
-           '--workers', '1', '--worker-name', f'w{i}',
+           '--workers', '1', '--worker-name', f'w{i}', '--accelerator', host.accelerator,
            *[f'--config.{k}={v}' for k, v in overrides]]
     if args.num_hosts is not None:
       cmd += ['--host-index', str(args.host_index or 0), '--num-hosts', str(args.num_hosts)]
@@ -246,7 +282,7 @@ def _spawn_workers(args, root: Path, overrides) -> int:
       cmd += ['--only', args.only]
     if k:
       cmd += ['--cpus', ','.join(str(c) for c in cpus[i * k:(i + 1) * k])]
-    procs.append(subprocess.Popen(cmd, start_new_session=True))
+    procs.append(subprocess.Popen(cmd, env=envs[i], start_new_session=True))
   signal.signal(signal.SIGTERM, signal.default_int_handler)
   try:
     codes = [p.wait() for p in procs]
@@ -272,7 +308,10 @@ def cmd_status(args) -> int:
   for status in ('failed', 'interrupted', 'running'):
     for name in by_status.get(status, []):
       state = json.loads((Path(args.dir) / 'claims' / f'{name}.json').read_text())
-      print(f'  {status}: {name} {state.get("error", "")}')
+      where = (f' [{state.get("worker")}: {state["accelerator"]} '
+               f'{",".join(state.get("devices", []))}]'
+               if status == 'running' and state.get('accelerator') not in (None, 'cpu') else '')
+      print(f'  {status}: {name}{where} {state.get("error", "")}')
   return 0
 
 
