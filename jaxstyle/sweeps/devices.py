@@ -38,9 +38,10 @@ TPU_BASE_PORT = 8476
 # one chip, a pair, a 2x2 block -- the shapes libtpu accepts for a slice of a 4-chip (v4,
 # v5p) or 8-chip (v5e, v6e) host.
 TPU_CHIP_BOUNDS = {1: '1,1,1', 2: '1,2,1', 4: '2,2,1'}
-# Variables by which a user already manages GPU memory: sharing leaves them to the user.
-_GPU_MEMORY_VARS = ('XLA_PYTHON_CLIENT_PREALLOCATE', 'XLA_PYTHON_CLIENT_MEM_FRACTION',
-                    'XLA_PYTHON_CLIENT_ALLOCATOR')
+# Variables by which a user already manages GPU memory: sharing leaves them to the user
+# (XLA_CLIENT_MEM_FRACTION is the newer name of XLA_PYTHON_CLIENT_MEM_FRACTION).
+GPU_MEMORY_VARS = ('XLA_PYTHON_CLIENT_PREALLOCATE', 'XLA_CLIENT_MEM_FRACTION',
+                   'XLA_PYTHON_CLIENT_MEM_FRACTION', 'XLA_PYTHON_CLIENT_ALLOCATOR')
 _UNIT = {'gpu': 'GPU', 'tpu': 'TPU chip'}
 
 
@@ -235,7 +236,7 @@ def worker_env(worker_index: int, num_workers: int, accelerator: str, devices: S
     return env
   if accelerator == 'gpu':
     env['CUDA_VISIBLE_DEVICES'] = ','.join(mine)
-    if shared and not any(v in env for v in _GPU_MEMORY_VARS):
+    if shared and not any(v in env for v in GPU_MEMORY_VARS):
       env['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
     return env
   port = TPU_BASE_PORT + worker_index
@@ -247,8 +248,10 @@ def worker_env(worker_index: int, num_workers: int, accelerator: str, devices: S
   return env
 
 
-def describe(host: HostDevices, slices: Sequence[Sequence[str]]) -> str:
-  """One line for the runner's log: which devices each worker got, and whether shared."""
+def describe(host: HostDevices, slices: Sequence[Sequence[str]],
+             environ: Mapping[str, str] | None = None) -> str:
+  """One line for the runner's log: which devices each worker got, and whether shared
+  (with the memory setting ``worker_env`` chose given ``environ``, default os.environ)."""
   if host.accelerator == 'cpu':
     return 'CPU host: workers share the CPU devices (pin them with --cores-per-worker)'
   unit = 'GPU' if host.accelerator == 'gpu' else 'TPU chips'
@@ -258,8 +261,10 @@ def describe(host: HostDevices, slices: Sequence[Sequence[str]]) -> str:
   parts = ', '.join(f'w{i}: {",".join(s)}' for i, s in enumerate(slices))
   line = f'{head} per worker: {parts}'
   if is_shared(slices):
-    line += ('; workers share GPUs: XLA_PYTHON_CLIENT_PREALLOCATE=false (each allocates '
-             'what it uses) unless you set XLA_PYTHON_CLIENT_* yourself')
+    environ = os.environ if environ is None else environ
+    own = [f'{v}={environ[v]}' for v in GPU_MEMORY_VARS if v in environ]
+    line += ('; workers share GPUs: ' + (f'keeping your {", ".join(own)}' if own else
+             'XLA_PYTHON_CLIENT_PREALLOCATE=false (each allocates what it uses)'))
   used = {d for s in slices for d in s}
   idle = [d for d in host.devices if d not in used]
   if idle:

@@ -11,7 +11,8 @@ A sweep directory holds
   runs/NAME/         each cell's run directory
   claims/NAME.lock   held (flock) by the process running the cell, released at its exit
   claims/NAME.json   the cell's state: pending / running / completed / failed / interrupted,
-                     attempts (the status words of run directories, ``runtime.rundir``)
+                     attempts (the status words of run directories, ``runtime.rundir``),
+                     and the worker and devices that ran it
   logs/NAME.log      the run's output
 
 Claims are ``fcntl.flock`` locks, so two workers on one machine (or on hosts sharing

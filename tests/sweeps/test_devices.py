@@ -67,9 +67,18 @@ def test_workers_sharing_gpus_turn_preallocation_off():
   assert [_added(e) for e in _envs(2, 'gpu', ['3'], share=True)] == 2 * [
       {'CUDA_VISIBLE_DEVICES': '3', 'XLA_PYTHON_CLIENT_PREALLOCATE': 'false'}]
   # A user who sized the memory per process keeps that setting.
-  sized = {**BASE, 'XLA_PYTHON_CLIENT_MEM_FRACTION': '.45'}
-  assert [_added(e, sized) for e in _envs(2, 'gpu', ['0'], share=True, base=sized)] == \
-      2 * [{'CUDA_VISIBLE_DEVICES': '0'}]
+  for key in devicelib.GPU_MEMORY_VARS:
+    sized = {**BASE, key: '.45'}
+    assert [_added(e, sized) for e in _envs(2, 'gpu', ['0'], share=True, base=sized)] == \
+        2 * [{'CUDA_VISIBLE_DEVICES': '0'}]
+  # The runner's log line says which, and which worker got what.
+  host = devicelib.HostDevices('gpu', ('0', '1'), 'CUDA_VISIBLE_DEVICES')
+  slices = devicelib.split(3, 'gpu', host.devices, share=True)
+  assert devicelib.describe(host, slices, {}) == (
+      'GPU 0,1 (from CUDA_VISIBLE_DEVICES) per worker: w0: 0, w1: 1, w2: 0; workers share '
+      'GPUs: XLA_PYTHON_CLIENT_PREALLOCATE=false (each allocates what it uses)')
+  assert devicelib.describe(host, slices, {'XLA_CLIENT_MEM_FRACTION': '.3'}).endswith(
+      'keeping your XLA_CLIENT_MEM_FRACTION=.3')
   # --share-devices with enough GPUs shares nothing and keeps pre-allocation.
   assert [_added(e) for e in _envs(2, 'gpu', ['0', '1'], share=True)] == \
       [{'CUDA_VISIBLE_DEVICES': '0'}, {'CUDA_VISIBLE_DEVICES': '1'}]
@@ -205,7 +214,7 @@ def _sweep(tmp_path, workers, *options, **env):
   (tmp_path / 'config.py').write_text(CONFIG)
   (tmp_path / 'sweep.py').write_text(SWEEP.format(config=str(tmp_path / 'config.py')))
   base = {k: v for k, v in os.environ.items()
-          if k not in (*GPU_VARS, *TPU_VARS, 'XLA_PYTHON_CLIENT_MEM_FRACTION')}
+          if k not in (*GPU_VARS, *TPU_VARS, *devicelib.GPU_MEMORY_VARS)}
   return subprocess.run(
       [sys.executable, '-m', 'jaxstyle', 'sweep', 'run', str(tmp_path / 'sweep.py'),
        '--dir', str(tmp_path / 'sweep'), '--workers', str(workers), *options],
@@ -262,7 +271,7 @@ def test_more_workers_than_gpus_is_refused_before_anything_is_written(tmp_path, 
   (tmp_path / 'config.py').write_text(CONFIG)
   (tmp_path / 'sweep.py').write_text(SWEEP.format(config=str(tmp_path / 'config.py')))
   monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '0')
-  for key in ('XLA_PYTHON_CLIENT_PREALLOCATE', 'XLA_PYTHON_CLIENT_MEM_FRACTION'):
+  for key in devicelib.GPU_MEMORY_VARS:
     monkeypatch.delenv(key, raising=False)
   args = ['sweep', 'run', str(tmp_path / 'sweep.py'), '--dir', str(tmp_path / 'sweep'),
           '--workers', '2', '--accelerator', 'gpu']
