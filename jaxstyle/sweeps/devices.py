@@ -10,7 +10,7 @@ GPU  the pool is ``CUDA_VISIBLE_DEVICES`` if set, else the GPUs ``nvidia-smi -L`
      ``CUDA_VISIBLE_DEVICES``; with ``share`` more workers than slices take turns on them,
      with ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` so that each allocates what it uses.
 TPU  the pool is ``TPU_VISIBLE_CHIPS`` if set, else the chips in /dev/accel* or
-     /dev/vfio/* (TPU VMs). Worker i gets 1, 2 or 4 chips as its own single-process
+     /dev/vfio/* (TPU VMs; VFIO groups only beside Google PCI devices). Worker i gets 1, 2 or 4 chips as its own single-process
      slice (the "non-communicating processes" recipe for one TPU VM: visible chips,
      chip and process bounds, its own port); chips cannot be shared.
 CPU  the environment is left alone (``--cores-per-worker`` pins cores instead).
@@ -95,6 +95,11 @@ def _tpu_pool(environ: Mapping[str, str], root: Path) -> tuple[tuple[str, ...], 
   """(pool, source, whether TPU chips were found)."""
   accel = [p for p in (root / 'dev').glob('accel*') if p.name[5:].isdigit()]
   vfio = [p for p in (root / 'dev/vfio').glob('*') if p.name.isdigit()]  # v5e and later
+  # VFIO groups hold other devices too (a NIC bound for DPDK): count them as TPU chips only
+  # on a host with Google PCI devices (vendor 0x1ae0), which is how JAX recognises TPUs.
+  if vfio and not any(v.read_text().strip() == '0x1ae0'
+                      for v in (root / 'sys/bus/pci/devices').glob('*/vendor')):
+    vfio = []
   count, source = (len(accel), '/dev/accel*') if accel else (len(vfio), '/dev/vfio/*')
   if 'TPU_VISIBLE_CHIPS' in environ:
     return _ids(environ['TPU_VISIBLE_CHIPS']), 'TPU_VISIBLE_CHIPS', count > 0

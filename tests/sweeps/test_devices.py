@@ -176,7 +176,12 @@ def test_detection_reads_the_host_not_jax(tmp_path):
   (v5e / 'dev/vfio').mkdir(parents=True)
   for name in [*map(str, range(8)), 'vfio']:   # /dev/vfio/vfio is the container, no chip
     (v5e / 'dev/vfio' / name).touch()
-  assert devicelib.detect('tpu', {}, v5e, '').devices == tuple(map(str, range(8)))
+  assert devicelib.detect('auto', {}, v5e, '').accelerator == 'cpu'  # VFIO, but not Google's
+  for i, vendor in enumerate(['0x8086', *8 * ['0x1ae0']]):
+    (v5e / f'sys/bus/pci/devices/0000:00:0{i}.0').mkdir(parents=True)
+    (v5e / f'sys/bus/pci/devices/0000:00:0{i}.0/vendor').write_text(vendor + '\n')
+  assert devicelib.detect('auto', {}, v5e, '') == \
+      devicelib.HostDevices('tpu', tuple(map(str, range(8))), '/dev/vfio/*')
   assert devicelib.detect('tpu', {'TPU_VISIBLE_CHIPS': '4,5'}, v5e, '').devices == ('4', '5')
 
   # Forced, from the environment alone (a test, or a scheduler that hands out devices).
