@@ -18,8 +18,12 @@ def image_data(kind='tfds', name='coco/2017', crop=256, resize=256) -> ml_collec
       order_seed=0,           # example order and crop positions
       tfds_data_dir='', download=False,
       channels=3, image_size=0, range='[0,1]',
-      verify_images=True,     # folder: decode (and size-check) every image before training
-      on_bad_image='stop'))   # folder: 'stop' at a corrupt/too small image, or 'skip' it
+      workers=0,              # decode threads (0: min(8, cores)); batches are the same for any
+      prefetch=2,             # steps decoded ahead of the one training
+      verify_images='lazy',   # folder: check (decode, size) each image when first used, or
+                              # 'upfront': this process's share before training
+      on_bad_image='stop'))   # folder: 'stop' at a corrupt/too small image, or 'skip' it (a
+                              # fixed substitute from the folder takes its place)
 
 
 def base() -> ml_collections.ConfigDict:

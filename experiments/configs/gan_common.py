@@ -26,7 +26,12 @@ def base() -> ml_collections.ConfigDict:
       seed=0,                 # mixtures: seed of the training set
       order_seed=0,           # example order (a function of this seed and the epoch)
       tfds_data_dir='', download=False,
-      verify_images=True))    # folder: decode every image once before training
+      workers=0,              # decode threads (0: min(8, cores)); batches are the same for any
+      prefetch=2,             # steps decoded ahead of the one training
+      verify_images='lazy',   # folder: check each image when first decoded, or 'upfront':
+                              # this process's share before training
+      on_bad_image='stop'))   # folder: 'stop' at a corrupt image, or 'skip' it (a fixed
+                              # substitute from the folder takes its place)
 
   c.model = ml_collections.ConfigDict(dict(
       arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,

@@ -1,13 +1,16 @@
-"""Data: random-access sources and the deterministic, stateless batch loader.
+"""Data: random-access sources, per-example transforms and the deterministic loader.
 
-``sources``  2D Gaussian mixtures, MNIST idx files, image folders, TFDS datasets, subsets
-``loader``   decoding transforms, random crops, ``Loader.batch(step)`` (a pure function of
-             seed, step and process index)
+``sources``     2D Gaussian mixtures, MNIST idx files, image folders (checked lazily or
+                upfront, bad images stopped at or skipped), TFDS datasets, subsets
+``transforms``  decoded images -> uint8 batches (resize, centre and random crops), and
+                ``normalize`` / ``normalizing``: uint8 -> the model's value range, on device
+``loader``      ``Loader.batch(step)`` (a pure function of seed, step and process index),
+                decoded by a pool of worker threads with steps prefetched
 
-The public names of both are re-exported here: ``data.Loader``, ``data.ImageFolder``, ...
+The public names of all three are re-exported here: ``data.Loader``, ``data.ImageFolder``, ...
 """
 
-from jaxstyle.data.loader import Loader, RandomCrops, data_shape, preprocess, transform_from_config
+from jaxstyle.data.loader import Loader, default_workers, loader_options
 from jaxstyle.data.sources import (
                                   IMAGE_SUFFIXES,
                                   ArraySource,
@@ -20,8 +23,22 @@ from jaxstyle.data.sources import (
                                   sample_mixture,
                                   source_from_config,
                                   subset,
+                                  verify_mode,
+)
+from jaxstyle.data.transforms import (
+                                     RandomCrops,
+                                     check_range,
+                                     data_shape,
+                                     loader_transform,
+                                     normalize,
+                                     normalizing,
+                                     preprocess,
+                                     preprocess_uint8,
+                                     transform_from_config,
 )
 
 __all__ = ['IMAGE_SUFFIXES', 'ArraySource', 'ImageFolder', 'Loader', 'RandomCrops', 'Subset',
-           'TFDSSource', 'data_shape', 'mixture_centers', 'mnist_idx', 'preprocess', 'read_idx',
-           'sample_mixture', 'source_from_config', 'subset', 'transform_from_config']
+           'TFDSSource', 'check_range', 'data_shape', 'default_workers', 'loader_options',
+           'loader_transform', 'mixture_centers', 'mnist_idx', 'normalize', 'normalizing',
+           'preprocess', 'preprocess_uint8', 'read_idx', 'sample_mixture', 'source_from_config',
+           'subset', 'transform_from_config', 'verify_mode']

@@ -1,21 +1,31 @@
 """Data sources: TFDS by name, local image folders, MNIST idx files, 2D mixtures.
 
 Every source is random access (``len``, ``get(indices)``), so the order of examples is a
-pure function of (seed, position) and needs no iterator state (see ``loader``).
+pure function of (seed, position) and needs no iterator state (see ``loader``). ``get``
+may be called from several loader threads at once.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import struct
+import threading
+import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 from PIL import Image
 
+from jaxstyle.data.loader import loader_options
 from jaxstyle.errors import ConfigError, ImageError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')
+# Images tried in turn to replace a bad one (data.on_bad_image=skip) before giving up: a
+# folder where 64 random draws are all bad is mostly bad.
+MAX_SUBSTITUTES = 64
+VERIFY_MODES = ('lazy', 'upfront')
 
 
 # --------------------------------------------------------------------------- sources
@@ -94,10 +104,23 @@ def mnist_idx(directory: str | Path, split: str = 'test') -> ArraySource:
 
 
 class ImageFolder:
-  """Every image under ``root`` (recursively, sorted), decoded with Pillow on access."""
+  """Every image under ``root`` (recursively, sorted), decoded with Pillow on access.
 
-  def __init__(self, root: str | Path, channels: int = 3):
+  An image is checked when it is first decoded (lazily), or for this process's share of
+  the folder before training (``verify``): unreadable, or with a side below
+  ``min_side``, it is *bad*. ``on_bad='stop'`` raises ImageError naming the file;
+  ``'skip'`` warns once and serves a substitute in its place: image
+  ``default_rng([seed, i, attempt]).integers(len)`` for attempt 0, 1, ... (the first
+  good one), so the folder keeps its length and order, and every process and every
+  worker serve the same image for index i. Safe to call from several threads.
+  """
+
+  def __init__(self, root: str | Path, channels: int = 3, min_side: int = 0,
+               on_bad: str = 'stop', seed: int = 0):
+    if on_bad not in ('stop', 'skip'):
+      raise ConfigError(f"data.on_bad_image must be 'stop' or 'skip', got {on_bad!r}")
     self.root, self.channels = Path(root), channels
+    self.min_side, self.on_bad, self.seed = int(min_side), on_bad, int(seed)
     if not self.root.is_dir():
       raise ImageError(f'image folder {self.root} does not exist; set data.path to a '
                        f'directory of images')
@@ -105,6 +128,9 @@ class ImageFolder:
     if not self.paths:
       raise ImageError(f'image folder {self.root} holds no images ({", ".join(IMAGE_SUFFIXES)})')
     self.name = f'folder:{self.root}'
+    self.skipped: list[str] = []  # bad images ``verify`` found (with on_bad='skip')
+    self._bad: dict[int, str] = {}  # index -> why, so a bad file is decoded only once
+    self._lock = threading.Lock()
 
   def __len__(self):
     return len(self.paths)
@@ -117,39 +143,85 @@ class ImageFolder:
     except (OSError, ValueError, Image.DecompressionBombError) as e:
       raise ImageError(f'{path}: cannot decode image ({e}); remove or replace it') from None
 
-  def get(self, indices):
-    """Decoded uint8 images at ``indices``, a list of (H, W, 3) arrays
-    ((H, W) if ``channels == 1``); sizes vary. Raises ImageError for an undecodable file.
-    """
-    return [self._decode(self.paths[i]) for i in np.asarray(indices)]
-
-  def check_all(self, on_bad: str = 'stop', min_side: int = 0) -> list[str]:
-    """Decodes every image once, before training, and checks its size.
-
-    ``on_bad='stop'`` raises ImageError naming the first corrupt (or, with ``min_side``,
-    too small) file; ``'skip'`` drops such files from the folder and returns one line
-    per dropped file. A folder left empty is an error either way.
-    """
-    if on_bad not in ('stop', 'skip'):
-      raise ConfigError(f"data.on_bad_image must be 'stop' or 'skip', got {on_bad!r}")
-    kept, dropped = [], []
-    for path in self.paths:
+  def _checked(self, i: int) -> np.ndarray:
+    """Image ``i`` decoded, or ImageError if it is bad (recorded, warned with 'skip')."""
+    why = self._bad.get(i)
+    if why is None:
+      path = self.paths[i]
       try:
         im = self._decode(path)
-        if min(im.shape[:2]) < min_side:
+        if min(im.shape[:2]) < self.min_side:
           raise ImageError(f'{path} is {im.shape[0]}x{im.shape[1]} px, smaller than the '
-                           f'{min_side} px crop; set data.resize (e.g. {min_side}) to scale '
-                           f'images up, or remove it')
-        kept.append(path)
+                           f'{self.min_side} px crop; set data.resize (e.g. {self.min_side}) '
+                           f'to scale images up, or remove it')
+        return im
       except ImageError as e:
-        if on_bad == 'stop':
-          raise ImageError(f'{e} (or set data.on_bad_image=skip)') from None
-        dropped.append(str(e))
-    if not kept:
-      raise ImageError(f'image folder {self.root}: none of its {len(self.paths)} images is '
-                       f'usable ({dropped[0]})')
-    self.paths = kept
-    return dropped
+        why = str(e)
+      with self._lock:
+        first = i not in self._bad
+        self._bad[i] = why
+      if first and self.on_bad == 'skip':
+        warnings.warn(f'skipping a bad image (data.on_bad_image=skip; a fixed substitute '
+                      f'from the folder takes its place): {why}', stacklevel=2)
+    raise ImageError(why)
+
+  def _get_one(self, i: int) -> np.ndarray:
+    try:
+      return self._checked(i)
+    except ImageError as e:
+      if self.on_bad == 'stop':
+        raise ImageError(f'{e}, or set data.on_bad_image=skip (a run it stopped resumes '
+                         f'from its last checkpoint when the command is run again)') from None
+      first_error = str(e)
+    for attempt in range(MAX_SUBSTITUTES):
+      j = int(np.random.default_rng([self.seed, i, attempt]).integers(len(self.paths)))
+      try:
+        return self._checked(j)
+      except ImageError:
+        continue
+    raise ImageError(f'image folder {self.root}: {self.paths[i]} is bad ({first_error}) and '
+                     f'so are the {MAX_SUBSTITUTES} images drawn to replace it; check the folder')
+
+  def get(self, indices):
+    """Decoded uint8 images at ``indices``, a list of (H, W, 3) arrays
+    ((H, W) if ``channels == 1``); sizes vary. A bad image raises ImageError
+    (``on_bad='stop'``) or is replaced by its substitute (``'skip'``).
+    """
+    return [self._get_one(int(i)) for i in np.asarray(indices)]
+
+  def verify(self, process_index: int = 0, process_count: int = 1,
+             workers: int = 1) -> list[str]:
+    """Decodes and size-checks this process's share of the folder (images i with
+    i % process_count == process_index) with ``workers`` threads, before training.
+
+    ``on_bad='stop'`` raises ImageError naming the first bad file of the share;
+    ``'skip'`` returns one line per bad file (they are served by substitutes). A share
+    with no good image is an error either way.
+    """
+    share = range(process_index, len(self.paths), process_count)
+
+    def why_bad(i):
+      try:
+        self._checked(i)
+        return None
+      except ImageError as e:
+        return str(e)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, int(workers)))
+    try:
+      bad = []
+      for why in pool.map(why_bad, share):
+        if why is not None and self.on_bad == 'stop':
+          raise ImageError(f'{why} (or set data.on_bad_image=skip)')
+        if why is not None:
+          bad.append(why)
+    finally:
+      pool.shutdown(wait=True, cancel_futures=True)
+    if share and len(bad) == len(share):
+      raise ImageError(f'image folder {self.root}: none of the {len(share)} images checked '
+                       f'here is usable ({bad[0]})')
+    self.skipped = bad
+    return bad
 
 
 class TFDSSource:
@@ -217,6 +289,18 @@ def subset(source, spec: str) -> Subset:
   return Subset(source, start, stop)
 
 
+def verify_mode(value) -> str:
+  """``data.verify_images``: 'lazy' (each image checked when first decoded) or 'upfront'
+  (this process's share checked before training). True and False, the values of
+  configs written before lazy checking existed, mean 'upfront' and 'lazy'.
+  """
+  if isinstance(value, bool):
+    return 'upfront' if value else 'lazy'
+  if value not in VERIFY_MODES:
+    raise ConfigError(f"data.verify_images must be 'lazy' or 'upfront', got {value!r}")
+  return value
+
+
 def source_from_config(c):
   """The source named by ``config.data`` (kind: mixture | mnist_idx | folder | tfds)."""
   kind = c.kind
@@ -225,11 +309,14 @@ def source_from_config(c):
   if kind == 'mnist_idx':
     return mnist_idx(c.path, c.split)
   if kind == 'folder':
-    folder = ImageFolder(c.path, channels=int(c.channels))
-    if c.get('verify_images', True):
-      # A corrupt file stops the run before it starts, not at step 10k (or is skipped).
-      min_side = 0 if c.get('resize') else int(c.get('crop', 0))
-      folder.dropped = folder.check_all(c.get('on_bad_image', 'stop'), min_side)
+    # A crop of an image smaller than it is impossible unless the image is scaled first.
+    min_side = 0 if c.get('resize') else int(c.get('crop', 0))
+    folder = ImageFolder(c.path, int(c.channels), min_side, c.get('on_bad_image', 'stop'),
+                         int(c.get('order_seed', 0)))
+    if verify_mode(c.get('verify_images', 'lazy')) == 'upfront':
+      # Each process checks only its share, with the loader's workers: on a pod of P
+      # hosts a folder of N images costs N / (P workers) decodes before step 1, not N.
+      folder.verify(jax.process_index(), jax.process_count(), loader_options(c)['workers'])
     return folder
   if kind == 'tfds':
     return TFDSSource(c.name, c.split, c.get('tfds_data_dir') or None,

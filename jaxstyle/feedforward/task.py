@@ -58,14 +58,15 @@ def _content_loader(c, global_batch: int, name: str):
   if c.kind not in ('tfds', 'folder'):
     raise ConfigError(f"{name}.kind must be 'tfds' or 'folder', got {c.kind!r}")
   source = data.source_from_config(c)
-  dropped = getattr(source, 'dropped', [])
-  if dropped:
-    warnings.warn(f'skipped {len(dropped)} unreadable or too small image(s) in {c.path} '
-                  f'(data.on_bad_image=skip); first: {dropped[0]}', stacklevel=2)
-  crops = data.RandomCrops(int(c.crop), int(c.resize), int(c.order_seed))
+  # Bad images found by data.verify_images=upfront (lazily found ones warn when met).
+  skipped = getattr(source, 'skipped', [])
+  if skipped:
+    warnings.warn(f'skipped {len(skipped)} unreadable or too small image(s) in {c.path} '
+                  f'(data.on_bad_image=skip); first: {skipped[0]}', stacklevel=2)
+  crops = data.RandomCrops(int(c.crop), int(c.resize), int(c.order_seed))  # uint8 crops
   loader = data.Loader(source, global_batch, 1, int(c.order_seed), crops,
-                       jax.process_index(), jax.process_count())
-  return source, loader, dropped
+                       jax.process_index(), jax.process_count(), **data.loader_options(c))
+  return source, loader, skipped
 
 
 def _encoder(config):
@@ -250,7 +251,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, show_progress: b
   check_writable(workdir)
   trainer, consts, batch, closers, extra, w = build(config)
   try:
-    step_fn = _StepWithConsts(parallel.DataParallel(trainer.step, config.parallel.mode,
+    # Content and style crops arrive as uint8 and are scaled to [0, 1] on the device.
+    step_fn = _StepWithConsts(parallel.DataParallel(data.normalizing(trainer.step, '[0,1]'),
+                                                    config.parallel.mode,
                                                     num_consts=len(consts)), consts)
     state = trainer.init(int(config.seed))
     extra['params'] = count_params(state.params)

@@ -90,9 +90,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   source, shape, transform, trainer = build(config)
   global_batch = int(config.train.batch_size)
   parallel.check_batch(global_batch, trainer.cfg.pack)
-  step_fn = parallel.DataParallel(trainer.step, config.parallel.mode)
+  # The loader ships uint8 images; the step normalises them to data.range on the device.
+  step_fn = parallel.DataParallel(data.normalizing(trainer.step, config.data.range),
+                                  config.parallel.mode)
   loader = data.Loader(source, global_batch, trainer.cfg.d_steps, int(config.data.order_seed),
-                       transform, jax.process_index(), jax.process_count())
+                       data.loader_transform(config.data), jax.process_index(),
+                       jax.process_count(), **data.loader_options(config.data))
   state = trainer.init(int(config.seed), shape)
 
   centers = data.mixture_centers(config.data.name)[0] if config.data.kind == 'mixture' else None

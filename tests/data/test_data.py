@@ -97,7 +97,9 @@ def test_image_folder(tmp_path):
   (tmp_path / '3.png').write_bytes(b'\x89PNG\r\n\x1a\n truncated')
   folder = data.ImageFolder(tmp_path)
   with pytest.raises(ImageError, match=r'3\.png: cannot decode image'):
-    folder.check_all()
+    folder.verify()
+  with pytest.raises(ImageError, match=r'3\.png: cannot decode image.*on_bad_image=skip'):
+    folder.get([3])
 
 
 def test_mixture_training_set_is_seeded():

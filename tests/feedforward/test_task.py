@@ -153,7 +153,9 @@ def test_missing_style_image_is_one_line_and_writes_nothing(tmp_path, photos):
 def test_bad_content_folders(tmp_path, photos, case):
   folder = tmp_path / 'content'
   folder.mkdir()
-  overrides = {}
+  # 'upfront': bad images stop the run before anything is written (the default, 'lazy',
+  # stops at the step that first needs one; tests/data/test_pipeline.py).
+  overrides = {'data.verify_images': 'upfront'}
   if case != 'empty':
     for p in sorted(photos[0].iterdir())[:2]:
       (folder / p.name).write_bytes(p.read_bytes())
@@ -161,7 +163,7 @@ def test_bad_content_folders(tmp_path, photos, case):
     (folder / 'zz.png').write_bytes(b'\x89PNG\r\n\x1a\n truncated')
   if case == 'too_small':
     Image.fromarray(np.zeros((20, 60, 3), np.uint8)).save(folder / 'small.png')
-    overrides = {'data.resize': 0}
+    overrides['data.resize'] = 0
   c = _johnson((folder, photos[1]), **overrides)
   from jaxstyle.errors import ImageError
   expected = {'empty': 'holds no images', 'corrupt': 'zz.png', 'too_small': 'smaller than the 32 px crop'}
@@ -171,9 +173,10 @@ def test_bad_content_folders(tmp_path, photos, case):
   if case == 'corrupt':  # or skip it with a warning; the count goes to run_info.json
     c.data.on_bad_image = 'skip'
     with pytest.warns(UserWarning, match=r'skipped 1 unreadable or too small image\(s\)'):
-      source, loader, dropped = feedforward_task._content_loader(c.data, 8, 'data')
+      source, loader, skipped = feedforward_task._content_loader(c.data, 8, 'data')
     loader.close()
-    assert len(source) == 2 and len(dropped) == 1 and 'zz.png' in dropped[0]
+    # The folder keeps its length: a fixed substitute serves the bad file's rows.
+    assert len(source) == 3 and len(skipped) == 1 and 'zz.png' in skipped[0]
 
 
 def test_model_file_errors(tmp_path, photos):

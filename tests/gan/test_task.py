@@ -337,12 +337,18 @@ def test_corrupt_image_folder_stops_before_anything_is_written(tmp_path):
     Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(folder / f'{i}.png')
   (folder / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
   c = dcgan_mnist.get_config('smoke')
-  c.data.update(dict(kind='folder', path=str(folder), subset='', channels=1))
+  c.data.update(dict(kind='folder', path=str(folder), subset='', channels=1,
+                     verify_images='upfront'))
   c.eval.kind = 'none'
   from jaxstyle.errors import ImageError
   with pytest.raises(ImageError, match=r'broken\.jpg: cannot decode image'):
     gan.run(c, tmp_path / 'run', show_progress=False)
   assert not (tmp_path / 'run').exists()
+  # Checked lazily (the default), it stops the first step that needs it, named alike.
+  c.data.verify_images = 'lazy'
+  with pytest.raises(ImageError, match=r'broken\.jpg: cannot decode image.*on_bad_image=skip'):
+    gan.run(c, tmp_path / 'lazy', show_progress=False)
+  assert json.loads((tmp_path / 'lazy' / 'run_info.json').read_text())['status'] == 'failed'
 
 
 def test_evaluate_any_saved_step_again(tmp_path, monkeypatch):
