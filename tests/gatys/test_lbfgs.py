@@ -12,6 +12,7 @@ import pytest
 from scipy import optimize
 
 from jaxstyle.gatys.lbfgs import LBFGS
+from tests.host_calls import HostCalls
 
 
 def _vag(f):
@@ -170,3 +171,66 @@ def test_non_finite_trial_points_are_backtracked():
   assert np.isfinite(it.value) and bool(jnp.all(it.x < 2.0))
   # ... and the minimum is found: 2 (x - 1.9) = -1 / (2 - x), x = 2 - (0.2 + sqrt(8.04)) / 4.
   np.testing.assert_allclose(it.x, np.full(3, 2 - (0.2 + np.sqrt(8.04)) / 4), atol=1e-4)
+
+
+def test_second_step_is_the_bfgs_step_of_the_first_pair():
+  """After one Wolfe step the direction is -H g1 with H the BFGS update of gamma I by the
+  pair s = x1 - x0, y = g1 - g0, gamma = s.y / y.y (Nocedal & Wright eq. 7.20 with one
+  pair), and the unit step is taken when the line minimum t* along it is in [1/1.9, 10]
+  (see the first-step test): written out here as matrices, not as the two-loop recursion."""
+  a, b, _ = _quadratic(8, 10.0, seed=3)
+  a = 0.5 * a  # the 't1' case above: the first step is the unit step, and it is Wolfe
+  grad = lambda x: a @ x - b  # noqa: E731
+  x0 = np.zeros(8)
+  x1 = x0 - grad(x0) / np.linalg.norm(grad(x0))
+  s, y = x1 - x0, grad(x1) - grad(x0)
+  rho, gamma = 1 / (y @ s), (s @ y) / (y @ y)
+  v = np.eye(8) - rho * np.outer(y, s)
+  h = gamma * v.T @ v + rho * np.outer(s, s)
+  d = -h @ grad(x1)
+  t_star = -(grad(x1) @ d) / (d @ a @ d)
+  assert 1 / 1.9 < t_star < 10
+  with jax.enable_x64(True):
+    solver = LBFGS(_vag(_jax_quadratic(a, b)), jnp.asarray(x0), memory_size=8)
+    np.testing.assert_allclose(solver.step().x, x1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(solver.step().x, x1 + d, rtol=1e-10, atol=1e-12)
+    assert solver.num_evals == 3
+
+
+def test_one_device_call_and_one_transfer_per_evaluation():
+  """Each objective evaluation is one program run on the device and one blocking read of
+  its scalars, counted from the runtime's trace (tests/host_calls.py), whatever the line
+  search does. A nearly linear pull into a log barrier at x = 4 makes it extrapolate
+  (x10) past the barrier into NaN, zoom back, forget the curvature pairs after a step
+  without the curvature condition, and finally stall."""
+  f = lambda x: jnp.sum(-x - 0.01 * jnp.log(4.0 - x))  # noqa: E731
+  x0 = jnp.zeros(1)
+  with HostCalls() as calls:
+    solver = LBFGS(_vag(f), x0, memory_size=5)
+  # A setup program (the empty curvature memory and direction), then x0's evaluation.
+  assert (calls.executions, calls.syncs, calls.arrays_read, solver.num_evals) == (2, 1, 1, 1)
+  with HostCalls() as calls:
+    for _ in range(20):
+      solver.step()
+  evals = solver.num_evals - 1
+  assert solver.stalled and evals > 40
+  assert calls.executions == evals
+  assert calls.syncs == evals and calls.arrays_read == evals
+  # ... and the loss terms (aux) stayed on the device.
+  assert isinstance(solver.current.aux['value'], jax.Array)
+  np.testing.assert_allclose(solver.current.x, [3.99], rtol=1e-5)
+
+
+def test_float32_stops_at_the_noise_floor():
+  """In float32 sufficient decrease accepts an unchanged value once c1 t slope0 is below
+  its rounding: such steps count as no progress, so the solver stalls (two in a row)
+  instead of spending max_linesearch_steps evaluations per iteration from then on (it
+  used to: 16 per iteration here, for as long as it was run)."""
+  a, b, x_star = _quadratic(30, 1e3)
+  f_star = -0.5 * b @ x_star
+  solver = LBFGS(_vag(_jax_quadratic(a, b)), jnp.zeros(30), memory_size=20)
+  ours = _iterates(solver, 1000)
+  assert solver.stalled and len(ours) < 100 and solver.num_evals < 250
+  assert abs(solver.current.value - f_star) <= 1e-4 * abs(f_star)
+  # A stalled solver keeps its last iterate.
+  np.testing.assert_array_equal(np.asarray(solver.current.x, np.float64), ours[-1])
