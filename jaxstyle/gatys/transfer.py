@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from jaxstyle.errors import ConfigError, ImageError, NonFiniteLossError
-from jaxstyle.gatys.lbfgs import LBFGS
+from jaxstyle.gatys.lbfgs import LBFGS, Objective
 from jaxstyle.io import images
 from jaxstyle.perceptual import color, losses, vgg
 from jaxstyle.perceptual.weights import LoadedWeights
@@ -155,6 +155,8 @@ class Stylizer:
     self._features = jax.jit(self._features_impl, static_argnames='layers')
     self._value_aux_grad = jax.jit(self._value_aux_grad_impl)
     self._terms = jax.jit(self._objective)
+    # The L-BFGS evaluation program, shared by every optimize() call: compiled once per size.
+    self._lbfgs_objective = Objective(self._value_aux_grad_impl, settings.lbfgs_memory)
 
   # -- images <-> network input ------------------------------------------------
   def preprocess(self, rgb_HWC) -> jax.Array:
@@ -289,13 +291,13 @@ class Stylizer:
     """Runs ``iterations`` optimiser iterations from ``x0``.
 
     ``callback(iteration, x, terms, num_evals)`` is called after each iteration with
-    the loss terms of the new iterate (1-based iteration count, offset by
-    ``first_iteration``). Raises NonFiniteLossError, carrying the last finite iterate
-    in ``.last_good``, if the objective stops being finite.
+    the loss terms of the new iterate as device scalars (1-based iteration count, offset
+    by ``first_iteration``); fetch them with one ``jax.device_get`` when they are logged,
+    as each conversion is a blocking device round trip. Raises NonFiniteLossError,
+    carrying the last finite iterate in ``.last_good``, if the objective stops being finite.
     """
     s = self.settings
     variables = self.variables
-    fun = lambda x: self._value_aux_grad(x, variables, targets)  # noqa: E731
     last_good = x0
 
     def check(it, value, x):
@@ -307,8 +309,9 @@ class Stylizer:
         raise err
 
     if s.optimizer == 'lbfgs':
-      solver = LBFGS(fun, x0, memory_size=s.lbfgs_memory,
-                     max_linesearch_steps=s.max_linesearch_steps)
+      # One device call per objective evaluation (lbfgs.Objective).
+      solver = LBFGS(self._lbfgs_objective, x0, max_linesearch_steps=s.max_linesearch_steps,
+                     args=(variables, targets))
       check(first_iteration, solver.current.value, x0)
       for i in range(1, iterations + 1):
         it = solver.step()
