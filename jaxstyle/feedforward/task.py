@@ -182,7 +182,9 @@ def _preview_inputs(config, kind):
   if specs:
     imgs = [images.load(s, 'log.preview_images') for s in specs]
   else:
-    src = data.source_from_config(config.data)
+    # Only the first images are read: the training loader's source did any upfront check.
+    src = data.source_from_config(ml_collections.ConfigDict(
+        {**config.data.to_dict(), 'verify_images': 'lazy'}))
     n = min(int(config.log.num_preview), len(src))
     imgs = [np.asarray(im, np.float32) / 255.0 for im in src.get(np.arange(n))]
     imgs = [np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im[..., :3] for im in imgs]
