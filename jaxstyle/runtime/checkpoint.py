@@ -22,10 +22,22 @@ from jaxstyle.errors import ConfigError, OutputError
 # Orbax writes step N into 'N.orbax-checkpoint-tmp' and renames it when complete.
 _ORBAX_TMP_SUFFIX = '.orbax-checkpoint-tmp'
 
-# Keys that may change between a run and its resumption (training length, logging).
+# Keys that may change between a run and its resumption (training length, logging; the
+# kernel formulations, which change speed and rounding only and whose 'auto' resolves
+# anew on the backend that resumes).
 RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'parallel.',
+                     # how the input pipeline runs, not which examples it yields; and
+                     # on_bad_image: a run that 'stop' let reach step k met no bad image,
+                     # so it equals a 'skip' run up to k and may resume as one
+                     'data.workers', 'data.prefetch', 'data.verify_images', 'data.on_bad_image',
+                     'style_data.workers', 'style_data.prefetch', 'style_data.verify_images',
+                     'style_data.on_bad_image',
                      'data.path', 'data.tfds_data_dir', 'data.download', 'style_data.path',
-                     'style_data.tfds_data_dir', 'style_data.download', 'weights_path')
+                     'style_data.tfds_data_dir', 'style_data.download', 'weights_path',
+                     'model.conv_impl', 'vgg_conv_impl')
+# Keys added after checkpoints were first written, with the value that a checkpoint
+# without them was trained with.
+ADDED_KEYS = {'precision': 'float32'}
 
 
 def flatten(d, prefix=''):
@@ -115,9 +127,13 @@ class Checkpointer:
     """-> (state, meta) from ``step`` (default: the latest), checked against the config."""
     step = self.latest_step() if step is None else step
     meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    saved = dict(meta.get('fingerprint', {}))
+    # Filtered again: a key made resumable after the checkpoint was written is in it.
+    saved = fingerprint(dict(meta.get('fingerprint', {})))
     if saved.get('task') == 'fast_style':  # the feed-forward task's name before 0.2
       saved['task'] = 'feedforward'
+    for key, value in ADDED_KEYS.items():
+      if key in config_fingerprint:
+        saved.setdefault(key, value)
     diffs = [f'{k}: checkpoint {saved.get(k)!r} != config {config_fingerprint.get(k)!r}'
              for k in sorted(set(saved) | set(config_fingerprint))
              if saved.get(k) != config_fingerprint.get(k)]

@@ -34,6 +34,11 @@ class StopRequest:
       raise KeyboardInterrupt(f'{signal.Signals(signum).name} received twice')
     self.signum = signum
 
+  @property
+  def requested(self) -> bool:
+    """Whether a stop was requested since entering (without raising)."""
+    return self.signum is not None
+
   def check(self) -> None:
     """Raises KeyboardInterrupt if a stop was requested since entering."""
     if self.signum is not None:

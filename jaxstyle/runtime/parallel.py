@@ -12,8 +12,17 @@ state's buffers are donated.
                     out_specs=P())), JAX's recommended successor; batches are global
                     jax.Arrays assembled from each process's rows.
 
+Why pmap is the default: the user asked for pmap-parallel steps, and in JAX >= 0.10 it is
+the same program as the shard_map mode (tests/gan/test_parallel.py checks the two agree
+bit for bit), so the choice costs nothing. shard_map is JAX's recommended successor and
+the form to grow from (model or sequence sharding would add mesh axes to it).
+
 Multi-host: every process runs the same program on its own rows of the global batch;
-``initialize_distributed`` joins the processes first.
+``initialize_distributed`` joins the processes first. Under pmap the state comes back as
+a host-local replicated array (one copy on each of this process's devices), which Orbax
+cannot save in a multi-process run; ``to_global`` turns it into the global replicated
+array both modes checkpoint, and ``put_state`` accepts either form. ``any_process`` is
+the collective the training loop uses to agree on stopping (SIGTERM on any host).
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from typing import Callable
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
+from jax.experimental import multihost_utils
+from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxstyle.errors import ConfigError
@@ -60,6 +70,45 @@ def check_batch(global_batch: int, pack: int = 1) -> None:
                       f'model.pack ({pack}); change train.batch_size or model.pack')
 
 
+def make_mesh() -> jax.sharding.Mesh:
+  """The 1-D data-parallel mesh over every device of every process, axis ``AXIS``.
+
+  ``jax.make_mesh`` may order the devices for the interconnect (a ring on a TPU slice);
+  ``make_array_from_process_local_data`` then still places each process's rows on its own
+  devices. The axis type is Auto: the step is written per device (shard_map), not with
+  explicit-sharding types.
+  """
+  return jax.make_mesh((jax.device_count(),), (AXIS,), axis_types=(AxisType.Auto,))
+
+
+def _replicated() -> NamedSharding:
+  return NamedSharding(make_mesh(), P())
+
+
+def to_global(tree, sharding: NamedSharding | None = None):
+  """Replicated state in either form -> global replicated ``jax.Array``s (what Orbax saves
+  in a multi-process run). A pmap output holds one full copy on each local device: those
+  buffers become the shards of the global array, without a copy or a cross-host transfer."""
+  sharding = sharding or _replicated()
+
+  def convert(x):
+    if not isinstance(x, jax.Array) or x.sharding.is_equivalent_to(sharding, x.ndim):
+      return x
+    by_device = {s.device: s.data for s in x.addressable_shards}
+    shards = [by_device[d] if d in by_device else jax.device_put(x.addressable_data(0), d)
+              for d in sharding.addressable_devices_indices_map(x.shape)]
+    return jax.make_array_from_single_device_arrays(x.shape, sharding, shards)
+  return jax.tree.map(convert, tree)
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process if ``flag`` is True on any (a collective: every process must
+  call it at the same point of the program); just ``flag`` with one process."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
 class DataParallel:
   """``DataParallel(step, mode)(state, local_batch, *consts) -> (state, metrics)``.
 
@@ -76,8 +125,7 @@ class DataParallel:
     self.mode = mode
     self.local_devices = jax.local_device_count()
     donate_argnums = (0,) if donate else ()
-    # Devices in process order, so each process's rows land on its own devices.
-    self.mesh = Mesh(np.array(jax.devices()), (AXIS,))
+    self.mesh = make_mesh()
     self.replicated = NamedSharding(self.mesh, P())
     if mode == 'pmap':
       self._fn = jax.pmap(step, axis_name=AXIS, in_axes=(None, 1) + (None,) * num_consts,
@@ -94,10 +142,24 @@ class DataParallel:
                          donate_argnums=donate_argnums)
 
   def put_state(self, state):
-    """Places a host (or single-device) state where the step expects it: replicated on
-    every device (pmap's in_axes=None and shard_map's P() both mean that), so the first
-    step neither reshards nor breaks buffer donation."""
-    return jax.device_put(state, self.replicated)
+    """Places a replicated state where the step expects it: on every device of every
+    process (pmap's in_axes=None and shard_map's P() both mean that), so the first step
+    neither reshards nor breaks buffer donation. Accepts host arrays, arrays on one local
+    device (a restored checkpoint) and pmap's host-local replicated outputs; every process
+    holds the same values, so each places its own copy and nothing crosses hosts."""
+    def put(x):
+      if isinstance(x, jax.Array):
+        if x.sharding.is_equivalent_to(self.replicated, x.ndim):
+          return x
+        if x.is_fully_replicated:
+          return to_global(x, self.replicated)
+        x = np.asarray(x)  # sharded over this process's devices only: gather here
+      return jax.device_put(x, self.replicated)
+    return jax.tree.map(put, state)
+
+  def to_global(self, state):
+    """The state as global replicated arrays (for checkpoints); see ``to_global``."""
+    return to_global(state, self.replicated)
 
   def put_batch(self, local_batch: np.ndarray):
     """This process's rows (sub_steps, local_batch, ...) -> the step's input."""

@@ -15,6 +15,12 @@ Resumption: a workdir with checkpoints resumes from the latest one (after checki
 config fingerprint); metric and evaluation rows written after it are dropped. Ctrl-C and SIGTERM
 checkpoint the last completed step; a non-finite metric stops the run naming the step,
 and the checkpoints never hold it. Only process 0 writes files other than checkpoints.
+
+Several processes: every process handles SIGINT and SIGTERM (a TPU preemption signals
+every worker, a scheduler perhaps only one). A checkpoint is a collective write, so the
+processes must stop at the same step: every ``parallel.stop_sync_every`` steps they
+all-reduce their stop flags (``parallel.any_process``) and, if any process was signalled,
+all save the same step and exit. With one process the flag is read after every step.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from jaxstyle.errors import NonFiniteLossError
+from jaxstyle.errors import ConfigError, NonFiniteLossError
 from jaxstyle.io import fileio, images
 from jaxstyle.runtime import checkpoint, parallel, rundir
 from jaxstyle.runtime.interrupt import StopRequest
@@ -122,6 +128,9 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
   """
   workdir = Path(workdir)
   is_main = jax.process_index() == 0
+  sync_every = int(config.parallel.get('stop_sync_every', 10))
+  if sync_every < 1:
+    raise ConfigError(f'parallel.stop_sync_every must be >= 1, got {sync_every}')
   config_dict = json.loads(config.to_json_best_effort())
   fingerprint = checkpoint.fingerprint(config_dict)
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', int(config.checkpoint.every),
@@ -166,13 +175,26 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
              unit='step', dynamic_ncols=True)
   # Ctrl-C, and SIGTERM (preemption, scheduler), stop the run after the step in progress:
   # checkpoint, then KeyboardInterrupt (see jaxstyle.runtime.interrupt for why not at once).
-  signals = (signal.SIGINT, signal.SIGTERM) if is_main and hasattr(signal, 'SIGTERM') \
-      else (signal.SIGINT,)
+  signals = (signal.SIGINT, signal.SIGTERM) if hasattr(signal, 'SIGTERM') else (signal.SIGINT,)
   stop = StopRequest(signals).__enter__()
+  multi_process = jax.process_count() > 1
+  agreed_stop = False  # all processes stop at this step (and checkpoint it together)
+
+  def stop_here(completed: int, last: bool = False) -> bool:
+    """Whether every process stops after ``completed`` steps; at the same steps on every
+    process, since ``any_process`` is a collective all of them must reach."""
+    nonlocal agreed_stop
+    if not multi_process:
+      agreed_stop = stop.requested
+    elif last or completed % sync_every == 0:
+      agreed_stop = parallel.any_process(stop.requested)
+    return agreed_stop
+
   last_rows = []
   try:
     for step in range(start_step, num_steps):
-      stop.check()
+      if stop_here(step):
+        raise KeyboardInterrupt(f'stop requested; stopping at step {step} on every process')
       state, metrics = job.step_fn(state, job.batch(step))
       pending.append((step + 1, metrics))
       done = step + 1
@@ -183,7 +205,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
         shown = {k: f'{rows[-1][1][k]:.4g}' for k in job.bar_keys if k in rows[-1][1]}
         bar.set_postfix(**shown, sps=f'{rate:.2f}', refresh=False)
       if done % ckpt_every == 0 or done == num_steps:
-        ckpt.save(done, state, meta_for(done), force=True)
+        ckpt.save(done, parallel.to_global(state), meta_for(done), force=True)
       if is_main and job.preview is not None and (
           done % int(config.log.sample_every) == 0 or done == num_steps):
         images.save(workdir / 'samples' / f'step_{done:07d}.png',
@@ -193,7 +215,8 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
         _append_eval(workdir / 'evals.jsonl', done, job.evaluate(parallel.host_local(state)))
       bar.update(1)
     ckpt.wait(num_steps)
-    stop.check()  # a request during the last step: stop before the caller's final work
+    if stop_here(num_steps, last=True):  # a request during the last steps: stop before the
+      raise KeyboardInterrupt('stop requested')  # caller's final work (its step is saved)
   except KeyboardInterrupt:
     # Keep the work done: the state after the last completed step becomes a checkpoint.
     try:
@@ -203,8 +226,10 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
         done = int(parallel.host_local(state.step))
       except RuntimeError:  # interrupted inside a step: its input buffers were donated
         done = None
-      if done is not None and ckpt.latest_step() != done:
-        ckpt.save(done, state, meta_for(done), force=True)
+      # With several processes a save is collective: only an agreed stop (every process
+      # here, at the same step) may save; a second signal on one host exits at once.
+      if done is not None and ckpt.latest_step() != done and (agreed_stop or not multi_process):
+        ckpt.save(done, parallel.to_global(state), meta_for(done), force=True)
       ckpt.wait(done)
     finally:
       rundir.finish(workdir, info, 'interrupted', start_time, writer)
