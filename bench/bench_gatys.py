@@ -148,8 +148,8 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
 
   def lbfgs_run():
     from jaxstyle.gatys.lbfgs import LBFGS
-    fun = lambda x: st._value_aux_grad(x, st.variables, targets)  # noqa: E731
-    solver = LBFGS(fun, x0, memory_size=100)
+    # The Stylizer's L-BFGS program (memory 100), weights and targets as arguments.
+    solver = LBFGS(st._lbfgs_objective, x0, args=(st.variables, targets))
     t0 = time.perf_counter()
     evals0 = solver.num_evals
     for _ in range(lbfgs_iters):
