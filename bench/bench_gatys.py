@@ -139,7 +139,7 @@ def bench_size(loaded, size, repeats, lbfgs_iters):
   row['jax_eval_s'] = _timeit(vag, repeats)
   # Nominal FLOPs: those of the direct-convolution formulation of the same objective
   # (Winograd executes fewer), so GFLOP/s compare with the matmul peak fairly.
-  plain = transfer.Stylizer(loaded, dataclasses.replace(settings, fast_input_grad=False))
+  plain = transfer.Stylizer(loaded, dataclasses.replace(settings, vgg_conv_impl='xla'))
   cost = jax.jit(plain._value_aux_grad_impl).lower(x0, plain.variables, targets).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   row['gflop_per_eval'] = cost['flops'] / 1e9

@@ -63,6 +63,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.weights_path = ''                   # local copy of the weight file
   c.weights_verify = True               # check its checksum
   c.pooling = 'max'
+  # The VGG's 3x3 convolutions: 'auto' = the backend's default (Winograd + custom-VJP
+  # input gradients on CPU, XLA's convolution on GPU/TPU), or force 'winograd' | 'xla'.
+  c.vgg_conv_impl = 'auto'
+  c.precision = 'float32'               # the only choice here (bfloat16: GAN, feed-forward)
   # Gatys et al.'s normalised network: each filter scaled to mean activation 1 over
   # these images ('' = off; 'inputs' = this run's content and style images; or
   # comma-separated image files), resized to image_size.

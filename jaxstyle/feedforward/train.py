@@ -19,6 +19,11 @@ weight w corresponds to ``style_weight * layer_weight = w / C^2`` here.
 ``Trainer.step`` is written for one device (``lax.pmean`` over 'batch') and runs under
 ``jaxstyle.runtime.parallel.DataParallel`` exactly like the GAN step; the frozen encoder and the
 style targets enter as replicated arguments (``consts``), not as state.
+
+Mixed precision (``precision='bfloat16'``, ``jaxstyle.runtime.precision``): the network and
+the VGG compute in bfloat16; the network's output and the VGG features are cast to float32
+before any loss, so Gram matrices (at HIGHEST), losses, gradients, parameters and Adam's
+state stay float32.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from jax import lax
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.feedforward import nets
-from jaxstyle.kernels import conv3x3
+from jaxstyle.kernels import conv3x3, select
 from jaxstyle.perceptual import losses, vgg
 from jaxstyle.perceptual.weights import Preprocessing
+from jaxstyle.runtime.precision import float32
 
 KINDS = ('johnson', 'texture', 'adain')
 
@@ -55,26 +61,33 @@ class TrainState:
 
 @dataclasses.dataclass(frozen=True)
 class Encoder:
-  """A frozen VGG bound to its input convention (Caffe BGR, mean subtracted)."""
+  """A frozen VGG bound to its input convention (Caffe BGR, mean subtracted); its
+  features come out float32 whatever ``dtype`` it computes in."""
   arch: str
   mean_bgr: tuple[float, float, float]
   pooling: str = 'max'
+  conv_impl: str = 'auto'   # the VGG's convolutions (kernels.select.vgg_conv)
+  dtype: Any = jnp.float32
 
   @property
   def module(self) -> vgg.VGG:
-    """The ``vgg.VGG`` module to apply with this encoder's variables
-    (``fast_input_grad=True``: pass ``frozen_variables(...)``).
+    """The ``vgg.VGG`` module to apply with this encoder's variables (pass
+    ``frozen_variables(params, arch, conv_impl)``).
     """
-    return vgg.VGG(arch=self.arch, pooling=self.pooling, fast_input_grad=True)
+    return vgg.VGG(arch=self.arch, pooling=self.pooling, conv_impl=self.conv_impl,
+                   dtype=self.dtype)
 
   def __call__(self, variables, rgb_BHWC, layers) -> dict:
     x = Preprocessing(tuple(self.mean_bgr))(rgb_BHWC)
-    return self.module.apply(variables, x, tuple(layers))
+    return float32(self.module.apply(variables, x, tuple(layers)))
 
 
-def frozen_variables(params: dict, arch: str) -> dict:
-  """The encoder's variables with the input-gradient kernels derived once (for the layers
-  present: a saved AdaIN model keeps only those up to relu4_1)."""
+def frozen_variables(params: dict, arch: str, conv_impl: str = 'auto') -> dict:
+  """The encoder's variables, with the input-gradient kernels derived once when
+  ``conv_impl`` resolves to 'winograd' (for the layers present: a saved AdaIN model keeps
+  only those up to relu4_1)."""
+  if select.vgg_conv(conv_impl) != 'winograd':
+    return {'params': params}
   names = [n for n in vgg.conv_names(arch) if n + '_kernel' in params]
   derive = jax.jit(lambda p: {n: conv3x3.derive_kernel(p[n + '_kernel']) for n in names})
   return {'params': params, 'derived': derive(params)}
@@ -148,7 +161,7 @@ class JohnsonTask:
     """
     del key, axis_name
     enc_vars, style_grams = consts
-    out = self.net.apply({'params': params}, content_BHWC)
+    out = float32(self.net.apply({'params': params}, content_BHWC))
     content_feats = lax.stop_gradient(self.encoder(enc_vars, content_BHWC,
                                                    self.loss.content_layers))
     feats = self.encoder(enc_vars, out, self.loss.layers)
@@ -197,6 +210,7 @@ class TextureTask:
       out, model_state = self.net.apply(variables, z, train=True, mutable=list(model_state))
     else:
       out = self.net.apply(variables, z, train=True)
+    out = float32(out)
     feats = self.encoder(enc_vars, out, self.loss.layers)
     total, terms = self.loss(feats, out, {}, style_grams,
                              Preprocessing(tuple(self.encoder.mean_bgr)))
@@ -236,7 +250,7 @@ class AdaINTask:
     fc = self.encoder(enc_vars, content, (self.content_layer,))[self.content_layer]
     fs = self.encoder(enc_vars, style, layers)
     t = lax.stop_gradient(nets.adain(fc, fs[self.content_layer]))
-    out = self.net.apply({'params': params}, t)
+    out = float32(self.net.apply({'params': params}, t))
     fo = self.encoder(enc_vars, out, layers)
     terms = {'content': jnp.mean((fo[self.content_layer] - t) ** 2)}
     style_total = 0.0

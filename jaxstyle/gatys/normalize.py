@@ -30,7 +30,7 @@ def mean_activations(params: dict, arch: str, inputs: Sequence, pooling: str = '
   if not inputs:
     raise ConfigError('normalising the VGG weights needs at least one image')
   relus = tuple(f'relu{name[4:]}' for name in vgg.conv_names(arch))
-  model = vgg.VGG(arch=arch, pooling=pooling, fast_input_grad=False)
+  model = vgg.VGG(arch=arch, pooling=pooling, conv_impl='xla')
   forward = jax.jit(lambda p, x: model.apply({'params': p}, x, relus))
   sums, counts = {}, {}
   for x in inputs:

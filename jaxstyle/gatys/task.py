@@ -26,8 +26,9 @@ from tqdm import tqdm
 from jaxstyle.errors import ConfigError, NonFiniteLossError, OutputError
 from jaxstyle.gatys import transfer
 from jaxstyle.io import images
+from jaxstyle.kernels import select
 from jaxstyle.perceptual import weights
-from jaxstyle.runtime import run_info, rundir
+from jaxstyle.runtime import precision, run_info, rundir
 from jaxstyle.runtime.config import split_list, split_numbers
 from jaxstyle.runtime.interrupt import StopRequest
 from jaxstyle.runtime.rundir import MetricWriter, check_writable
@@ -58,7 +59,17 @@ def settings_from_config(config: ml_collections.ConfigDict) -> transfer.Settings
       lbfgs_memory=int(config.lbfgs_memory),
       max_linesearch_steps=int(config.max_linesearch_steps),
       init=config.init,
-      init_noise_seed=int(config.seed))
+      init_noise_seed=int(config.seed),
+      vgg_conv_impl=str(config.get('vgg_conv_impl', 'auto')))
+
+
+def precision_from_config(config: ml_collections.ConfigDict) -> precision.Policy:
+  """The run's precision policy: only 'float32' (ConfigError for 'bfloat16', saying why)."""
+  # bfloat16 features would round the losses that the line search compares to about 3
+  # significant digits, and image optimisation has no parameters to keep in float32.
+  return precision.from_config(config, ('float32',), 'Gatys optimises one image with L-BFGS, '
+                               'whose line search needs float32 losses (bfloat16 is for GAN '
+                               'and feed-forward training)')
 
 
 def _mask(spec: str, key: str, like: np.ndarray | None) -> np.ndarray:
@@ -138,6 +149,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
 
   # Everything that can be wrong with the inputs fails here, before any output.
   settings = settings_from_config(config)
+  policy = precision_from_config(config)
   loaded = weights.load(config.weights, config.weights_path or None,
                         verify=bool(config.weights_verify))
   content = images.load(config.content_image, 'content_image') if config.content_image else None
@@ -159,7 +171,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   rundir.begin(workdir, json.loads(config.to_json_best_effort()), info,
                backbone=loaded.source.description, weights=loaded.source.name,
                normalized_weights=str(config.normalize_weights),
-               weights_file=str(loaded.path), output_sizes=plan.sizes)
+               weights_file=str(loaded.path), output_sizes=plan.sizes,
+               precision=policy.record(), kernels=select.record(vgg_conv=stylizer.vgg_conv))
 
   total_iterations = settings.iterations * len(plan.sizes)
   bar = tqdm(total=total_iterations, disable=not show_progress, unit='it',

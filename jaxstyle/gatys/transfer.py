@@ -22,6 +22,7 @@ import optax
 from jaxstyle.errors import ConfigError, ImageError, NonFiniteLossError
 from jaxstyle.gatys.lbfgs import LBFGS, Objective
 from jaxstyle.io import images
+from jaxstyle.kernels import select
 from jaxstyle.perceptual import color, losses, vgg
 from jaxstyle.perceptual.weights import LoadedWeights
 
@@ -58,7 +59,7 @@ class Settings:
   max_linesearch_steps: int = 20
   init: str = 'content'
   init_noise_seed: int = 0
-  fast_input_grad: bool = True
+  vgg_conv_impl: str = 'auto'   # 'auto' (the backend's, kernels.select) | 'winograd' | 'xla'
 
   def validate(self, arch: str) -> None:
     """Raises ConfigError, naming the field, if any setting is invalid for VGG ``arch``
@@ -80,6 +81,7 @@ class Settings:
         raise ConfigError(f'{name} must be one of {allowed}, got {getattr(self, name)!r}')
     if self.iterations < 0 or self.lbfgs_memory < 1 or self.max_linesearch_steps < 1:
       raise ConfigError('iterations must be >= 0, lbfgs_memory and max_linesearch_steps >= 1')
+    select.check('vgg_conv', self.vgg_conv_impl)
 
 
 def resolve_layer_weights(spec, layers: Sequence[str]) -> tuple[float, ...]:
@@ -144,13 +146,14 @@ class Stylizer:
     settings.validate(weights.arch)
     self.weights = weights
     self.settings = settings
-    self.model = vgg.VGG(arch=weights.arch, pooling=settings.pooling,
-                         fast_input_grad=settings.fast_input_grad)
+    # Resolved once: the formulation a run records is the one its objective runs.
+    self.vgg_conv = select.vgg_conv(settings.vgg_conv_impl)
+    self.model = vgg.VGG(arch=weights.arch, pooling=settings.pooling, conv_impl=self.vgg_conv)
     self.layer_weights = resolve_layer_weights(settings.style_layer_weights,
                                                settings.style_layers)
     # Frozen weights and everything derived from them alone, computed once.
     self.variables = {'params': weights.params}
-    if settings.fast_input_grad:
+    if self.vgg_conv == 'winograd':
       self.variables['derived'] = vgg.derive(weights.params, weights.arch)
     self._features = jax.jit(self._features_impl, static_argnames='layers')
     self._value_aux_grad = jax.jit(self._value_aux_grad_impl)

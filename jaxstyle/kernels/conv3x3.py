@@ -1,8 +1,12 @@
 """3x3 stride-1 'SAME' convolutions with a frozen kernel: Winograd F(2x2, 3x3) and a
 custom VJP whose input gradient is itself a forward convolution.
 
-Used by ``jaxstyle.perceptual.vgg.VGG(fast_input_grad=True)``; ``direct_conv`` is the plain
-XLA formulation they are tested against (values and input gradients).
+The 'winograd' formulation of ``jaxstyle.perceptual.vgg.VGG`` (``kernels.select`` picks it
+on CPU only); ``direct_conv`` is the plain XLA formulation they are tested against (values
+and input gradients). The Winograd products run at ``Precision.HIGHEST``: its tile
+transforms add and subtract inputs before the matmul, so the single-pass bfloat16 matmul a
+TPU uses by default for float32 (TF32 on recent GPUs) would lose more accuracy than it does
+in a direct convolution.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 #    maps with few channels, where the tile transforms are memory-bound (see
 #    ``_use_winograd``; bench/bench_gatys.py measures it).
 _DIMS = ('NHWC', 'HWIO', 'NHWC')
+_HIGHEST = jax.lax.Precision.HIGHEST
 _WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
 _WINO_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
 _WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
@@ -51,7 +56,7 @@ def _lincomb(coefs, terms):
 
 def winograd_kernel(w_HWIO: jax.Array) -> jax.Array:
   """3x3 kernel -> its Winograd F(2x2, 3x3) transform G w G^T, shape (16, I, O)."""
-  u = jnp.einsum('pa,abio,qb->pqio', _WINO_G, w_HWIO, _WINO_G)
+  u = jnp.einsum('pa,abio,qb->pqio', _WINO_G, w_HWIO, _WINO_G, precision=_HIGHEST)
   return u.reshape(16, *w_HWIO.shape[2:])
 
 
@@ -63,7 +68,8 @@ def _winograd_conv(x_BHWC, u_SIO):
   rows = [[_lincomb(_WINO_BT[p], [d[a][e] for a in range(4)]) for e in range(4)] for p in range(4)]
   v = jnp.stack([_lincomb(_WINO_BT[q], rows[p]) for p in range(4) for q in range(4)])
   v = v.reshape(16, b * th * tw, c)
-  m = jax.lax.dot_general(v, u_SIO, (((2,), (1,)), ((0,), (0,))))  # (16, tiles, O)
+  m = jax.lax.dot_general(v, u_SIO, (((2,), (1,)), ((0,), (0,))),
+                          precision=_HIGHEST)  # (16, tiles, O)
   m = m.reshape(4, 4, b, th, tw, -1)
   cols = [[_lincomb(_WINO_AT[i], [m[p, q] for p in range(4)]) for q in range(4)] for i in range(2)]
   y = jnp.stack([jnp.stack([_lincomb(_WINO_AT[j], cols[i]) for j in range(2)]) for i in range(2)])
@@ -73,8 +79,8 @@ def _winograd_conv(x_BHWC, u_SIO):
 
 def _use_winograd(h: int, w: int, c_in: int) -> bool:
   # Winograd wins from 256 input channels, and from 128 on maps of at most 64x64:
-  # crossover points found on XLA:CPU; re-check them on other hardware
-  # (bench/bench_gatys.py measures it).
+  # crossover points found on XLA:CPU, the only backend whose default this formulation
+  # is (kernels.select); re-check them before making it another's (bench/bench_gatys.py).
   return c_in >= 256 or (c_in >= 128 and h * w <= 64 * 64)
 
 

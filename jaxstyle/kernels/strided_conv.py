@@ -8,8 +8,9 @@ strided conv as patch extraction (space-to-depth and contiguous slices) plus one
 product, and the transposed conv as that operation's adjoint; every gradient is then a
 matrix product, a patch extraction or an overlap-add. On XLA:CPU the weight gradient of a
 small transposed convolution is far slower than the same arithmetic as a matmul
-(bench/bench_dcgan.py measures both), which is why the formulation is a choice. ``'auto'``
-takes XLA's strided conv and the matmul transposed conv.
+(bench/bench_dcgan.py measures both), which is why the formulation is a choice.
+``'auto'`` takes the backend's default from ``kernels.select``: on CPU XLA's strided conv
+and the matmul transposed conv, elsewhere XLA's convolutions for both.
 """
 
 from __future__ import annotations
@@ -18,21 +19,15 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxstyle.errors import ConfigError
+from jaxstyle.kernels import select
 
-IMPLS = ('auto', 'xla', 'matmul')
+IMPLS = select.choices('dcgan_conv')
 _DN = ('NHWC', 'HWIO', 'NHWC')
-
-
-def _check_impl(impl):
-  if impl not in IMPLS:
-    raise ConfigError(f"model.conv_impl must be one of {IMPLS}, got {impl!r}")
 
 
 def conv4x4_stride2(x, kernel, impl: str = 'auto'):
   """Conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, H/2, W/2, Co); H, W even."""
-  _check_impl(impl)
-  if impl in ('xla', 'auto'):
+  if select.dcgan_convs(impl)[0] == 'xla':
     return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=_DN)
   b, h, w, ci = x.shape
   ho, wo = h // 2, w // 2
@@ -48,8 +43,7 @@ def conv4x4_stride2(x, kernel, impl: str = 'auto'):
 
 def conv_transpose4x4(x, kernel, impl: str = 'auto'):
   """Transposed conv 4x4, stride 2, padding 1: (B, H, W, Ci) -> (B, 2H, 2W, Co)."""
-  _check_impl(impl)
-  if impl == 'xla':
+  if select.dcgan_convs(impl)[1] == 'xla':
     return lax.conv_general_dilated(x, kernel[::-1, ::-1], (1, 1), ((2, 2), (2, 2)),
                                     lhs_dilation=(2, 2), dimension_numbers=_DN)
   # A transposed convolution is the adjoint of the strided convolution with in/out

@@ -3,21 +3,22 @@
 Layers are named as in Caffe and the Gatys papers: ``conv{b}_{i}`` (pre-activation),
 ``relu{b}_{i}`` and ``pool{b}``. The network runs only as far as the deepest
 requested layer, and its weights are frozen: they enter through ``stop_gradient``
-so no gradient flows to them, whatever the caller differentiates.
+so no gradient flows to them, whatever the caller differentiates. Its 3x3 convolutions
+are XLA's or ``kernels.conv3x3``'s, as ``conv_impl`` and ``kernels.select`` decide.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.kernels import conv3x3
+from jaxstyle.kernels import conv3x3, select
 
 CONVS_PER_BLOCK = {'vgg16': (2, 2, 3, 3, 3), 'vgg19': (2, 2, 4, 4, 4)}
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -104,24 +105,29 @@ class VGG(nn.Module):
   Attributes:
     arch: 'vgg16' or 'vgg19'.
     pooling: 'max' (the trained network) or 'avg' (Gatys et al. 2016).
-    fast_input_grad: use ``kernels.conv3x3`` (precomputed input-gradient kernels, Winograd
-      where faster) instead of XLA's convolution and plain autodiff. Pass
+    conv_impl: 'winograd' (``kernels.conv3x3``: precomputed input-gradient kernels,
+      Winograd where faster), 'xla' (XLA's convolution and plain autodiff) or 'auto'
+      (the backend's default, ``kernels.select.vgg_conv``). With 'winograd' pass
       ``{'params': p, 'derived': derive(p, arch)}`` to reuse the precomputation.
+    dtype: the computation's dtype (bfloat16 for mixed precision); the weights stay
+      float32 and are cast, the activations are of this dtype.
   """
   arch: str = 'vgg19'
   pooling: str = 'max'
-  fast_input_grad: bool = True
+  conv_impl: str = 'auto'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x_BHWC: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
     check_layers(self.arch, layers)
     if self.pooling not in POOLINGS:
       raise ConfigError(f'pooling must be one of {POOLINGS}, got {self.pooling!r}')
+    impl = select.vgg_conv(self.conv_impl)
     wanted = set(layers)
     order = layer_names(self.arch)
     last = max(order.index(name) for name in wanted)
     out = {}
-    h = x_BHWC
+    h = x_BHWC.astype(self.dtype)
     in_ch = x_BHWC.shape[-1]
     for name in order[:last + 1]:
       if name.startswith('conv'):
@@ -130,11 +136,12 @@ class VGG(nn.Module):
                             (3, 3, in_ch, out_ch))
         bias = self.param(name + '_bias', nn.initializers.zeros, (out_ch,))
         kernel, bias = jax.lax.stop_gradient((kernel, bias))
-        if self.fast_input_grad:
+        if impl == 'winograd':
           if self.has_variable('derived', name):
             derived = jax.lax.stop_gradient(self.get_variable('derived', name))
           else:
             derived = conv3x3.derive_kernel(kernel)
+          derived = jax.tree.map(lambda k: k.astype(h.dtype), derived)
           h = conv3x3.conv3x3(h, derived) + bias.astype(h.dtype)
         else:
           h = conv3x3.direct_conv(h, kernel.astype(h.dtype)) + bias.astype(h.dtype)

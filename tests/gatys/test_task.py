@@ -62,6 +62,9 @@ def test_run_directory_contents(config, tmp_path):
   saved = json.loads((run / 'run_info.json').read_text())
   assert saved['status'] == 'completed' and saved['seed'] == 0 and saved['wall_time_s'] > 0
   assert {'git', 'packages', 'devices', 'command'} <= set(saved)
+  # The kernels this CPU run used (kernels.select's CPU default) and its precision.
+  assert saved['kernels'] == {'backend': 'cpu', 'vgg_conv': 'winograd'}
+  assert saved['precision']['precision'] == 'float32'
   assert saved['final_losses']['total'] == pytest.approx(rows[-1]['total'])
   assert json.loads((run / 'config.json').read_text())['style_layers'] == 'relu1_1,relu2_1,relu3_1'
   assert Image.open(run / 'final.png').size == (64, 48)
@@ -118,6 +121,10 @@ def _bad(config, tmp_path, **changes):
     (dict(image_size=3), ImageError, 'needs at least'),
     (dict(weights_verify=True), WeightsError, 'md5'),
     (dict(preserve_colors='sepia'), ConfigError, 'preserve_colors'),
+    (dict(precision='bfloat16'), ConfigError, r'precision must be float32, got .bfloat16.; '
+                                              r'Gatys optimises one image with L-BFGS'),
+    (dict(vgg_conv_impl='fast'), ConfigError,
+     "vgg_conv_impl must be one of auto, xla, winograd, got 'fast'"),
 ])
 def test_bad_input_fails_before_writing_anything(config, tmp_path, changes, error, match):
   workdir = tmp_path / 'run'

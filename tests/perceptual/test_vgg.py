@@ -97,17 +97,21 @@ def test_fast_conv_and_input_gradient_match_autodiff(shape):
   np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-4)
 
 
-def test_fast_network_gradient_matches_autodiff():
+def test_winograd_network_matches_the_xla_network_in_values_and_gradients():
   params = vgg.to_params(random_convs('vgg16'))
   img = jnp.asarray(np.random.default_rng(1).uniform(-50, 50, (1, 40, 36, 3)), jnp.float32)
 
   def loss(model, variables):
     return lambda x: jnp.sum(model.apply(variables, x, ('relu4_1',))['relu4_1'] ** 2)
 
-  fast = vgg.VGG('vgg16', fast_input_grad=True)
+  fast = vgg.VGG('vgg16', conv_impl='winograd')
+  plain = vgg.VGG('vgg16', conv_impl='xla')
   variables = {'params': params, 'derived': vgg.derive(params, 'vgg16')}
+  fa = fast.apply(variables, img, ('relu4_1',))['relu4_1']
+  fb = plain.apply({'params': params}, img, ('relu4_1',))['relu4_1']
+  np.testing.assert_allclose(fa, fb, rtol=1e-4, atol=1e-4 * float(jnp.abs(fb).max()))
   ga = jax.grad(loss(fast, variables))(img)
-  gb = jax.grad(loss(vgg.VGG('vgg16', fast_input_grad=False), {'params': params}))(img)
+  gb = jax.grad(loss(plain, {'params': params}))(img)
   gc = jax.grad(loss(fast, {'params': params}))(img)  # derived on the fly
   np.testing.assert_allclose(ga, gb, rtol=1e-3, atol=1e-3 * float(jnp.abs(gb).max()))
   np.testing.assert_allclose(gc, ga, rtol=1e-5, atol=1e-6 * float(jnp.abs(ga).max()))
