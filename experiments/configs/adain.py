@@ -26,7 +26,9 @@ def get_config(arg=None):
   """
   c = feedforward_common.base()
   c.weights = 'keras_vgg19'
-  c.model = feedforward_common.ml_collections.ConfigDict(dict(kind='adain', widths='256,128,64'))
+  c.model = feedforward_common.ml_collections.ConfigDict(dict(
+      kind='adain', widths='256,128,64',
+      conv_impl='auto'))   # decoder convs when stylising: auto | kn2row | xla (kernels.select)
   c.data = feedforward_common.image_data('tfds', 'coco/2017', crop=256, resize=512)
   c.style_data = feedforward_common.image_data('folder', '', crop=256, resize=512)
   c.style_data.order_seed = 1

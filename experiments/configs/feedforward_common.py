@@ -37,6 +37,12 @@ def base() -> ml_collections.ConfigDict:
   c.weights = 'keras_vgg16'   # frozen loss network: keras_vgg16 | keras_vgg19 | hed_vgg16
   c.weights_path = ''
   c.weights_verify = True
+  # The loss network's 3x3 convs: 'auto' = the backend's default (Winograd + custom-VJP
+  # input gradients on CPU, XLA's on GPU/TPU), or force 'winograd' | 'xla'.
+  c.vgg_conv_impl = 'auto'
+  # 'float32', or 'bfloat16': mixed precision (bf16 activations and convs; float32
+  # parameters, Adam state and losses).
+  c.precision = 'float32'
   c.data = image_data()
   c.train = ml_collections.ConfigDict(dict(num_steps=40_000, batch_size=4))
   c.optimizer = ml_collections.ConfigDict(dict(name='adam', lr=1e-3, b1=0.9, b2=0.999,

@@ -31,7 +31,8 @@ def get_config(arg=None):
   """
   c = feedforward_common.base()
   c.model = feedforward_common.ml_collections.ConfigDict(dict(
-      kind='johnson', widths='32,64,128', num_residual=5, output='linear'))
+      kind='johnson', widths='32,64,128', num_residual=5, output='linear',
+      conv_impl='auto'))   # convs when stylising: auto | kn2row | xla (kernels.select)
   c.style_image = 'starry_night'   # path or named image (tubingen, starry_night, shipwreck)
   c.style_size = 256               # longer side of the style image
   c.loss = feedforward_common.ml_collections.ConfigDict(dict(

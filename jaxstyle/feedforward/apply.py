@@ -28,24 +28,29 @@ from jaxstyle.errors import ConfigError, ImageError
 from jaxstyle.feedforward import convert, modelfile, nets
 from jaxstyle.feedforward.train import Encoder, frozen_variables
 from jaxstyle.io import images
+from jaxstyle.kernels import select
 from jaxstyle.perceptual import color
 from jaxstyle.runtime.config import split_list, split_numbers
 
 
-def build_net(kind: str, net: dict, axis_name: str | None = None, inference: bool = False):
-  """The Flax module of a model kind from its constructor arguments (``inference``: the
-  fastest forward kernels, which are not meant to be differentiated)."""
+def build_net(kind: str, net: dict, axis_name: str | None = None, inference: bool = False,
+              conv_impl: str = 'auto', dtype=jnp.float32):
+  """The Flax module of a model kind from its constructor arguments. ``inference``: the
+  convolutions ``conv_impl`` names ('auto': the backend's, ``kernels.select``), which are
+  not meant to be differentiated; training always uses XLA's. ``dtype``: the activations'
+  dtype (bfloat16 for mixed-precision training)."""
+  impl = conv_impl if inference else 'xla'
   if kind == 'johnson':
     return nets.TransformNet(widths=tuple(net['widths']), num_residual=int(net['num_residual']),
                              output=net['output'], pixel_scale=float(net.get('pixel_scale', 1)),
-                             conv_impl='auto' if inference else 'xla')
+                             conv_impl=impl, dtype=dtype)
   if kind == 'texture':
     return nets.TextureNet(num_scales=int(net['num_scales']),
                            channels_per_scale=int(net['channels_per_scale']),
                            noise_channels=int(net['noise_channels']), norm=net['norm'],
-                           axis_name=axis_name)
+                           axis_name=axis_name, dtype=dtype)
   if kind == 'adain':
-    return nets.AdaINDecoder(widths=tuple(net['widths']))
+    return nets.AdaINDecoder(widths=tuple(net['widths']), conv_impl=impl, dtype=dtype)
   raise ConfigError(f"unknown model kind {kind!r}: use 'johnson', 'texture' or 'adain'")
 
 
@@ -90,7 +95,11 @@ class _Base:
       raise ConfigError('bucket and max_batch must be >= 1')
     self.model, self.bucket, self.max_batch = model, bucket, max_batch
     self.kind = model.kind
-    self.net = build_net(model.kind, model.net, inference=True)
+    # The model's own config may force a formulation (model.conv_impl); 'auto' resolves
+    # on the backend that applies it, not the one that trained it.
+    impl = (model.meta.get('config') or {}).get('model', {}).get('conv_impl', 'auto')
+    self.conv_impl = select.feedforward_conv(impl)
+    self.net = build_net(model.kind, model.net, inference=True, conv_impl=self.conv_impl)
     self.variables = jax.tree.map(jnp.asarray, {'params': model.variables['params'],
                                                 **model.variables.get('model_state', {})})
 

@@ -10,18 +10,27 @@
   1x1 conv to RGB. Larger noise gives a larger texture.
 * ``AdaINDecoder`` + ``adain`` -- Huang & Belongie (2017): the decoder mirrors VGG-19 up
   to relu4_1 with nearest upsampling in place of pooling.
+
+Every network takes ``dtype``, the dtype of its activations and convolutions (bfloat16 for
+mixed precision, ``jaxstyle.runtime.precision``); parameters are float32 either way, and
+the convolution to RGB computes in float32: bfloat16's 8-bit mantissa would round a
+0..255 output to steps of 1 (and a [0, 1] one to ~1/255), noise that the total-variation
+loss and the loss network see. The
+convolutions of ``TransformNet`` and ``AdaINDecoder`` take ``conv_impl``: 'xla', 'kn2row'
+(``kernels.kn2row`` where it suits the layer, for inference) or 'auto' (the backend's
+default, ``kernels.select.feedforward_conv``).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from jaxstyle.errors import ConfigError
-from jaxstyle.kernels import kn2row
+from jaxstyle.kernels import kn2row, select
 
 
 def reflect_pad(x_BHWC: jax.Array, pad: int) -> jax.Array:
@@ -45,26 +54,23 @@ class _Conv(nn.Module):
   use_bias: bool
   bias_init: float
   impl: str
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     c_in = x.shape[-1]
     w = self.param('kernel', nn.initializers.lecun_normal(),
                    (self.kernel, self.kernel, c_in, self.features))
-    impl = self.impl
-    if impl not in kn2row.CONV_IMPLS:
-      raise ConfigError(f'conv impl must be one of {kn2row.CONV_IMPLS}, got {impl!r}')
-    if impl == 'auto':
-      impl = kn2row.choose_impl(self.kernel, self.stride, c_in, self.features)
-    if impl != 'xla' and self.stride != 1:
-      raise ConfigError(f'conv impl {impl!r} supports stride 1 only')
-    if impl == 'kn2row':
+    x, w = x.astype(self.dtype), w.astype(self.dtype)
+    if select.feedforward_conv(self.impl) == 'kn2row' and \
+        kn2row.suits(self.kernel, self.stride, self.features):
       y = kn2row.conv_kn2row(x, w)
     else:
       y = jax.lax.conv_general_dilated(x, w, (self.stride, self.stride), 'VALID',
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.constant(self.bias_init), (self.features,))
+      bias = self.param('bias', nn.initializers.constant(self.bias_init), (self.features,))
+      y = y + bias.astype(self.dtype)
     return y
 
 
@@ -82,28 +88,31 @@ class ReflectConv(nn.Module):
   stride: int = 1
   use_bias: bool = True
   bias_init: float = 0.0
-  impl: str = 'auto'
+  impl: str = 'xla'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     x = reflect_pad(x, self.kernel // 2)
     return _Conv(self.features, self.kernel, self.stride, self.use_bias, self.bias_init,
-                 self.impl, name='Conv_0')(x)
+                 self.impl, self.dtype, name='Conv_0')(x)
 
 
-def normed_conv(features: int, kernel: int, stride: int = 1, impl: str = 'xla') -> ReflectConv:
+def normed_conv(features: int, kernel: int, stride: int = 1, impl: str = 'xla',
+                dtype: Any = jnp.float32) -> ReflectConv:
   """A bias-free ``ReflectConv`` for convolutions followed by a normalisation
   (the bias would be cancelled; see ``ReflectConv``).
   """
-  return ReflectConv(features, kernel, stride, use_bias=False, impl=impl)
+  return ReflectConv(features, kernel, stride, use_bias=False, impl=impl, dtype=dtype)
 
 
-def instance_norm(use_bias: bool = True):
+def instance_norm(use_bias: bool = True, dtype: Any = jnp.float32):
   """Instance normalisation matching PyTorch's ``InstanceNorm2d(affine=True)``;
-  ``use_bias=False`` drops the shift where a later normalisation cancels it.
+  ``use_bias=False`` drops the shift where a later normalisation cancels it. Its
+  statistics are float32 whatever ``dtype`` (Flax reduces in float32).
   """
   # PyTorch's InstanceNorm2d(affine=True): biased variance, eps 1e-5, per-channel affine.
-  return nn.InstanceNorm(epsilon=1e-5, use_bias=use_bias)
+  return nn.InstanceNorm(epsilon=1e-5, use_bias=use_bias, dtype=dtype)
 
 
 class ResidualBlock(nn.Module):
@@ -112,13 +121,15 @@ class ResidualBlock(nn.Module):
   """
   features: int
   conv_impl: str = 'xla'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    h = nn.relu(instance_norm()(normed_conv(self.features, 3, impl=self.conv_impl)(x)))
+    conv = lambda: normed_conv(self.features, 3, impl=self.conv_impl, dtype=self.dtype)  # noqa: E731
+    h = nn.relu(instance_norm(dtype=self.dtype)(conv()(x)))
     # No shift here: the residual stream reaches the next normalisation only through
     # convolutions and sums, so a per-channel constant added to it is cancelled there.
-    h = instance_norm(use_bias=False)(normed_conv(self.features, 3, impl=self.conv_impl)(h))
+    h = instance_norm(use_bias=False, dtype=self.dtype)(conv()(h))
     return x + h
 
 
@@ -144,7 +155,8 @@ class TransformNet(nn.Module):
   num_residual: int = 5
   output: str = 'linear'
   pixel_scale: float = 255.0
-  conv_impl: str = 'xla'   # 'auto' for inference (jaxstyle.feedforward.apply), see choose_impl
+  conv_impl: str = 'xla'   # 'auto' for inference (jaxstyle.feedforward.apply)
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x_BHWC):
@@ -155,16 +167,17 @@ class TransformNet(nn.Module):
                         f'(jaxstyle.feedforward.apply pads images to size buckets)')
     w1, w2, w3 = self.widths
     h = x_BHWC * self.pixel_scale
-    impl = self.conv_impl
-    h = nn.relu(instance_norm()(normed_conv(w1, 9, impl=impl)(h)))
-    h = nn.relu(instance_norm()(normed_conv(w2, 3, 2, impl=impl)(h)))
-    h = nn.relu(instance_norm()(normed_conv(w3, 3, 2, impl=impl)(h)))
+    impl, dt = self.conv_impl, self.dtype
+    norm = lambda: instance_norm(dtype=dt)  # noqa: E731
+    h = nn.relu(norm()(normed_conv(w1, 9, impl=impl, dtype=dt)(h)))
+    h = nn.relu(norm()(normed_conv(w2, 3, 2, impl=impl, dtype=dt)(h)))
+    h = nn.relu(norm()(normed_conv(w3, 3, 2, impl=impl, dtype=dt)(h)))
     for _ in range(self.num_residual):
-      h = ResidualBlock(w3, impl)(h)
-    h = nn.relu(instance_norm()(normed_conv(w2, 3, impl=impl)(upsample2x(h))))
-    h = nn.relu(instance_norm()(normed_conv(w1, 3, impl=impl)(upsample2x(h))))
+      h = ResidualBlock(w3, impl, dt)(h)
+    h = nn.relu(norm()(normed_conv(w2, 3, impl=impl, dtype=dt)(upsample2x(h))))
+    h = nn.relu(norm()(normed_conv(w1, 3, impl=impl, dtype=dt)(upsample2x(h))))
     y = ReflectConv(3, 9, bias_init=0.5 * self.pixel_scale if self.output == 'linear' else 0.0,
-                    impl=impl)(h)
+                    impl=impl, dtype=jnp.float32)(h)  # float32 output: see the module docstring
     if self.output == 'tanh':
       return 0.5 * (jnp.tanh(y) + 1.0)
     return y / self.pixel_scale
@@ -176,15 +189,16 @@ class _Norm(nn.Module):
   kind: str
   axis_name: str | None = None
   use_bias: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     if self.kind == 'batch':
       return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                          use_bias=self.use_bias,
+                          use_bias=self.use_bias, dtype=self.dtype,
                           axis_name=self.axis_name if train else None)(x)
     if self.kind == 'instance':
-      return instance_norm(self.use_bias)(x)
+      return instance_norm(self.use_bias, self.dtype)(x)
     raise ConfigError(f"model.norm must be 'batch' or 'instance', got {self.kind!r}")
 
 
@@ -192,12 +206,13 @@ class _ConvBlock(nn.Module):
   features: int
   norm: str
   axis_name: str | None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     for k in (3, 3, 1):
-      x = normed_conv(self.features, k)(x)
-      x = nn.leaky_relu(_Norm(self.norm, self.axis_name)(x, train), 0.01)
+      x = normed_conv(self.features, k, dtype=self.dtype)(x)
+      x = nn.leaky_relu(_Norm(self.norm, self.axis_name, dtype=self.dtype)(x, train), 0.01)
     return x
 
 
@@ -212,21 +227,22 @@ class TextureNet(nn.Module):
   noise_channels: int = 3
   norm: str = 'batch'
   axis_name: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, noise: Sequence[jax.Array], train: bool = False):
     if len(noise) != self.num_scales:
       raise ConfigError(f'TextureNet takes {self.num_scales} noise tensors, got {len(noise)}')
-    c = self.channels_per_scale
-    y = _ConvBlock(c, self.norm, self.axis_name)(noise[-1], train)
+    c, dt = self.channels_per_scale, self.dtype
+    y = _ConvBlock(c, self.norm, self.axis_name, dt)(noise[-1], train)
     for k in range(self.num_scales - 2, -1, -1):
-      z = _ConvBlock(c, self.norm, self.axis_name)(noise[k], train)
+      z = _ConvBlock(c, self.norm, self.axis_name, dt)(noise[k], train)
       up = upsample2x(y)[:, :z.shape[1], :z.shape[2]]
       # Unshifted: the join feeds a convolution and a normalisation, which cancel shifts.
-      y = jnp.concatenate([_Norm(self.norm, self.axis_name, False)(up, train),
-                           _Norm(self.norm, self.axis_name, False)(z, train)], axis=-1)
-      y = _ConvBlock(y.shape[-1], self.norm, self.axis_name)(y, train)
-    return nn.Conv(3, (1, 1))(y)
+      y = jnp.concatenate([_Norm(self.norm, self.axis_name, False, dt)(up, train),
+                           _Norm(self.norm, self.axis_name, False, dt)(z, train)], axis=-1)
+      y = _ConvBlock(y.shape[-1], self.norm, self.axis_name, dt)(y, train)
+    return nn.Conv(3, (1, 1), dtype=jnp.float32)(y)   # float32 output: see the module docstring
 
 
 def texture_noise(key: jax.Array, batch: int, size_hw: tuple[int, int], num_scales: int,
@@ -263,18 +279,22 @@ def adain(content_BHWC: jax.Array, style_BHWC: jax.Array, eps: float = 1e-5) -> 
 class AdaINDecoder(nn.Module):
   """relu4_1 features (B, H/8, W/8, 512) -> RGB (B, H, W, 3), the mirror of VGG-19."""
   widths: Sequence[int] = (256, 128, 64)
+  conv_impl: str = 'xla'   # 'auto' for inference (jaxstyle.feedforward.apply)
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, f_BHWC):
     w3, w2, w1 = self.widths
-    h = nn.relu(ReflectConv(w3, 3)(f_BHWC))
+    conv = lambda features: ReflectConv(features, 3, impl=self.conv_impl,  # noqa: E731
+                                        dtype=self.dtype)
+    h = nn.relu(conv(w3)(f_BHWC))
     h = upsample2x(h)
     for _ in range(3):
-      h = nn.relu(ReflectConv(w3, 3)(h))
-    h = nn.relu(ReflectConv(w2, 3)(h))
+      h = nn.relu(conv(w3)(h))
+    h = nn.relu(conv(w2)(h))
     h = upsample2x(h)
-    h = nn.relu(ReflectConv(w2, 3)(h))
-    h = nn.relu(ReflectConv(w1, 3)(h))
+    h = nn.relu(conv(w2)(h))
+    h = nn.relu(conv(w1)(h))
     h = upsample2x(h)
-    h = nn.relu(ReflectConv(w1, 3)(h))
-    return ReflectConv(3, 3)(h)
+    h = nn.relu(conv(w1)(h))
+    return ReflectConv(3, 3, impl=self.conv_impl, dtype=jnp.float32)(h)   # float32 output

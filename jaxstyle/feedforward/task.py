@@ -28,8 +28,9 @@ from jaxstyle.feedforward import train as ff
 from jaxstyle.gan.train import count_params
 from jaxstyle.gatys.transfer import resolve_layer_weights
 from jaxstyle.io import figures, images
+from jaxstyle.kernels import select
 from jaxstyle.perceptual import vgg, weights
-from jaxstyle.runtime import parallel, run_info, rundir, trainloop
+from jaxstyle.runtime import parallel, precision, run_info, rundir, trainloop
 from jaxstyle.runtime.config import split_list
 from jaxstyle.runtime.rundir import check_writable
 
@@ -69,10 +70,22 @@ def _content_loader(c, global_batch: int, name: str):
   return source, loader, skipped
 
 
-def _encoder(config):
+def _encoder(config, dtype):
   w = weights.load(config.weights, config.weights_path or None, bool(config.weights_verify))
-  encoder = ff.Encoder(w.arch, tuple(w.preprocessing.mean_bgr), 'max')
-  return w, encoder, ff.frozen_variables(w.params, w.arch)
+  impl = select.vgg_conv(str(config.get('vgg_conv_impl', 'auto')))
+  encoder = ff.Encoder(w.arch, tuple(w.preprocessing.mean_bgr), 'max', impl, dtype)
+  return w, encoder, ff.frozen_variables(w.params, w.arch, impl)
+
+
+def kernels_from_config(config) -> dict:
+  """The resolved kernel formulations of a feed-forward run, as run_info.json records
+  them: the loss network's (``vgg_conv_impl``) and, for Johnson and AdaIN networks, the
+  network's at inference (``model.conv_impl``: previews, ``jaxstyle stylise``; training
+  uses XLA's). Raises ConfigError naming the key for a value that is not a choice."""
+  ops = {'vgg_conv': select.vgg_conv(str(config.get('vgg_conv_impl', 'auto')))}
+  if config.model.kind != 'texture':  # the texture network has no kn2row-shaped layers
+    ops['feedforward_conv'] = select.feedforward_conv(str(config.model.get('conv_impl', 'auto')))
+  return select.record(**ops)
 
 
 def _check_multiple(value: int, multiple: int, what: str, kind: str):
@@ -89,9 +102,11 @@ def build(config: ml_collections.ConfigDict):
   args = net_args(config)
   global_batch = int(config.train.batch_size)
   parallel.check_batch(global_batch)
-  w, encoder, enc_vars = _encoder(config)
+  policy = precision.from_config(config)
+  kernels = kernels_from_config(config)
+  w, encoder, enc_vars = _encoder(config, policy.compute_dtype)
   tx = ff.make_optimizer(config.optimizer)
-  info = {'weights': w.source.name}
+  info = {'weights': w.source.name, 'precision': policy.record(), 'kernels': kernels}
   closers = []
   if kind in ('johnson', 'texture'):
     l = config.loss
@@ -113,7 +128,7 @@ def build(config: ml_collections.ConfigDict):
   if kind == 'johnson':
     crop = int(config.data.crop)
     _check_multiple(crop, 4, 'data.crop', kind)
-    task = ff.JohnsonTask(apply.build_net(kind, args), encoder, loss)
+    task = ff.JohnsonTask(apply.build_net(kind, args, dtype=policy.compute_dtype), encoder, loss)
     source, loader, dropped = _content_loader(config.data, global_batch, 'data')
     closers.append(loader.close)
     batch = loader.batch
@@ -121,8 +136,8 @@ def build(config: ml_collections.ConfigDict):
   elif kind == 'texture':
     crop = int(config.texture_size)
     _check_multiple(crop, 2 ** (int(args['num_scales']) - 1), 'texture_size', kind)
-    task = ff.TextureTask(apply.build_net(kind, args, axis_name=parallel.AXIS), encoder, loss,
-                          crop)
+    task = ff.TextureTask(apply.build_net(kind, args, axis_name=parallel.AXIS,
+                                          dtype=policy.compute_dtype), encoder, loss, crop)
     rows = global_batch // jax.process_count()
     batch = lambda step: np.zeros((1, rows), np.int32)  # noqa: E731  (noise is drawn in-step)
     info['data'] = 'noise'
@@ -132,7 +147,8 @@ def build(config: ml_collections.ConfigDict):
     if int(config.style_data.crop) != crop:
       raise ConfigError(f'style_data.crop ({config.style_data.crop}) must equal data.crop '
                         f'({crop})')
-    task = ff.AdaINTask(apply.build_net(kind, args), encoder, ADAIN_STYLE_LAYERS,
+    task = ff.AdaINTask(apply.build_net(kind, args, dtype=policy.compute_dtype), encoder,
+                        ADAIN_STYLE_LAYERS,
                         float(config.loss.content_weight), float(config.loss.style_weight))
     vgg.check_layers(w.arch, ADAIN_STYLE_LAYERS)
     source, content_loader, d1 = _content_loader(config.data, global_batch, 'data')

@@ -33,22 +33,15 @@ def conv_kn2row(x_BHWC, w_HWIO):
   return out
 
 
-CONV_IMPLS = ('auto', 'xla', 'kn2row')
+def suits(kernel: int, stride: int, c_out: int) -> bool:
+  """Whether the 'kn2row' formulation (``kernels.select.feedforward_conv``) runs a layer as
+  kn2row: stride 1 and few output channels for the kernel size, k^2 C_out <= 576 (the
+  9x9 32->3 conv and the upsampling convs 3x3 64->32 and 128->64 of ``TransformNet``),
+  where XLA:CPU's direct convolution is slow (bench/bench_feedforward.py measures it).
+  Other layers keep XLA's convolution. (An im2col form for the 9x9 conv from RGB was
+  slower than XLA's: 81 three-channel slices make a poor memory layout.)
 
-
-def choose_impl(kernel: int, stride: int, c_in: int, c_out: int) -> str:
-  """For inference only: autodiff of kn2row's shifted slices materialises one padded copy
+  For inference only: autodiff of kn2row's shifted slices materialises one padded copy
   of the k*k-tap buffer per tap (81 for a 9x9 kernel), so training keeps XLA's kernels.
-
-  'auto': kn2row where XLA:CPU's direct convolution is slow, few output channels for
-  the kernel size (stride 1, k^2 C_out <= 576: the 9x9 32->3 conv and the upsampling
-  convs 3x3 64->32 and 128->64 of ``TransformNet``); XLA's convolution everywhere else
-  (bench/bench_feedforward.py measures it). (An im2col form for the 9x9 conv from RGB
-  was slower than XLA's: 81 three-channel slices make a poor memory layout.)
-
-  Returns:
-    'kn2row' or 'xla'.
   """
-  if stride == 1 and kernel > 1 and kernel * kernel * c_out <= 576:
-    return 'kn2row'
-  return 'xla'
+  return stride == 1 and kernel > 1 and kernel * kernel * c_out <= 576
