@@ -14,6 +14,9 @@ def base() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = 'gan'
   c.seed = 0
+  # 'float32', or 'bfloat16': mixed precision (bf16 activations, matmuls and convs;
+  # float32 parameters, optimiser state, BatchNorm statistics, logits and losses).
+  c.precision = 'float32'
 
   c.data = ml_collections.ConfigDict(dict(
       kind='mixture',         # mixture | mnist_idx | folder | tfds
@@ -35,7 +38,8 @@ def base() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict(dict(
       arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,
-      pack=1, sync_batchnorm=True, conv_impl='auto'))
+      pack=1, sync_batchnorm=True,
+      conv_impl='auto'))      # DCGAN convs: auto (the backend's, kernels.select) | matmul | xla
 
   c.train = ml_collections.ConfigDict(dict(
       num_steps=1000, batch_size=64, loss='non_saturating', gp_weight=0.0, d_steps=1,

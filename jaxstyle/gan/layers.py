@@ -1,12 +1,17 @@
 """DCGAN's two convolution layers (Flax modules) over ``jaxstyle.kernels.strided_conv``.
 
 Both layers keep their kernel in one layout, (4, 4, in, out), so parameters, init and
-checkpoints do not depend on the formulation chosen by ``impl`` ('auto', 'xla', 'matmul').
+checkpoints do not depend on the formulation chosen by ``impl`` ('auto': the backend's,
+``kernels.select``; 'xla'; 'matmul'). Parameters are float32; ``dtype`` is the dtype
+they compute in (bfloat16 for mixed precision).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxstyle.kernels import strided_conv
 
@@ -17,14 +22,15 @@ class _Conv4x4(nn.Module):
   use_bias: bool = True
   impl: str = 'auto'
   kernel_init: object = nn.initializers.normal(0.02)
+  dtype: Any = jnp.float32
   _op = None
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init, (4, 4, x.shape[-1], self.features))
-    y = type(self)._op(x, kernel, self.impl)
+    y = type(self)._op(x.astype(self.dtype), kernel.astype(self.dtype), self.impl)
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
 
 

@@ -12,7 +12,9 @@ has an exact name and a docstring that states its layers:
 Discriminators return logits of shape (B,). Generators map noise (B, noise_dim) to
 images (B, H, W, C) or points (B, 2). BatchNorm statistics are averaged over the
 named device axis when ``bn_axis`` is set (synchronised BatchNorm), so the global batch,
-not the per-device slice, defines them.
+not the per-device slice, defines them. Every network takes ``dtype``, the dtype of its
+activations and matmuls/convolutions (bfloat16 for mixed precision,
+``jaxstyle.runtime.precision``); parameters and BatchNorm statistics are float32 either way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.gan import layers
+from jaxstyle.kernels import select
 
 ARCHITECTURES = ('goodfellow_mnist', 'dcgan28', 'dcgan32', 'dcgan64', 'pacgan_mlp')
 
@@ -47,10 +50,11 @@ class Maxout(nn.Module):
   pieces: int
   kernel_init: Callable = _normal(0.02)
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
-    dense = nn.Dense(self.units * self.pieces, kernel_init=self.kernel_init)
+    dense = nn.Dense(self.units * self.pieces, kernel_init=self.kernel_init, dtype=self.dtype)
     h = nn.SpectralNorm(dense)(x, update_stats=train) if self.spectral_norm else dense(x)
     return h.reshape(*h.shape[:-1], self.units, self.pieces).max(-1)
 
@@ -79,19 +83,21 @@ class GoodfellowGenerator(nn.Module):
   hidden: int = 1200
   out_shape: tuple = (28, 28, 1)
   output_bias: Any = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, train: bool = True):
     del train
     init = _uniform(0.05)
-    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, name='h0')(z))
-    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, name='h1')(h))
+    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, dtype=self.dtype, name='h0')(z))
+    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, dtype=self.dtype, name='h1')(h))
     size = int(np.prod(self.out_shape))
     bias_init = nn.initializers.zeros
     if self.output_bias is not None:
       bias = jnp.asarray(self.output_bias, jnp.float32).reshape(size)
       bias_init = lambda *_: bias  # noqa: E731
-    x = nn.sigmoid(nn.Dense(size, kernel_init=init, bias_init=bias_init, name='y')(h))
+    x = nn.sigmoid(nn.Dense(size, kernel_init=init, bias_init=bias_init, dtype=self.dtype,
+                            name='y')(h))
     return x.reshape(z.shape[0], *self.out_shape)
 
 
@@ -104,21 +110,24 @@ class GoodfellowDiscriminator(nn.Module):
   units: int = 240
   pieces: int = 5
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True, example_keys=None):
     keys = example_keys if train else None
     h = x.reshape(x.shape[0], -1)
     h = _dropout(h, 0.8, keys, 0)
-    h = Maxout(self.units, self.pieces, _uniform(0.005), self.spectral_norm, name='h0')(h, train)
+    h = Maxout(self.units, self.pieces, _uniform(0.005), self.spectral_norm, self.dtype,
+               name='h0')(h, train)
     h = _dropout(h, 0.5, keys, 1)
-    h = Maxout(self.units, self.pieces, _uniform(0.005), self.spectral_norm, name='h1')(h, train)
+    h = Maxout(self.units, self.pieces, _uniform(0.005), self.spectral_norm, self.dtype,
+               name='h1')(h, train)
     h = _dropout(h, 0.5, keys, 2)
-    return _dense(1, _uniform(0.005), self.spectral_norm, 'y')(h, train)[:, 0]
+    return _dense(1, _uniform(0.005), self.spectral_norm, 'y', dtype=self.dtype)(h, train)[:, 0]
 
 
-def _dense(features, init, spectral_norm, name, use_bias=True):
-  dense = nn.Dense(features, kernel_init=init, use_bias=use_bias, name=name)
+def _dense(features, init, spectral_norm, name, use_bias=True, dtype=jnp.float32):
+  dense = nn.Dense(features, kernel_init=init, use_bias=use_bias, dtype=dtype, name=name)
   if spectral_norm:
     return lambda h, train: nn.SpectralNorm(dense, name=f'{name}_sn')(h, update_stats=train)
   return lambda h, train: dense(h)
@@ -132,16 +141,19 @@ class MixtureGenerator(nn.Module):
   depth: int = 4
   out_dim: int = 2
   bn_axis: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, train: bool = True):
     h = z
     for i in range(self.depth):
-      h = nn.Dense(self.hidden, use_bias=False, kernel_init=_normal(0.02), name=f'fc{i}')(h)
+      h = nn.Dense(self.hidden, use_bias=False, kernel_init=_normal(0.02), dtype=self.dtype,
+                   name=f'fc{i}')(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                       axis_name=self.bn_axis if train else None, name=f'bn{i}')(h)
+                       axis_name=self.bn_axis if train else None, dtype=self.dtype,
+                       name=f'bn{i}')(h)
       h = nn.relu(h)
-    return nn.Dense(self.out_dim, kernel_init=_normal(0.02), name='out')(h)
+    return nn.Dense(self.out_dim, kernel_init=_normal(0.02), dtype=self.dtype, name='out')(h)
 
 
 class MixtureDiscriminator(nn.Module):
@@ -150,15 +162,16 @@ class MixtureDiscriminator(nn.Module):
   pieces: int = 5
   depth: int = 3
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True, example_keys=None):
     del example_keys
     h = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
-      h = Maxout(self.units, self.pieces, _normal(0.02), self.spectral_norm, name=f'maxout{i}')(
-          h, train)
-    return _dense(1, _normal(0.02), self.spectral_norm, 'out')(h, train)[:, 0]
+      h = Maxout(self.units, self.pieces, _normal(0.02), self.spectral_norm, self.dtype,
+                 name=f'maxout{i}')(h, train)
+    return _dense(1, _normal(0.02), self.spectral_norm, 'out', dtype=self.dtype)(h, train)[:, 0]
 
 
 # --------------------------------------------------------------------------- DCGAN
@@ -182,6 +195,7 @@ class DCGANGenerator(nn.Module):
   ngf: int = 64
   bn_axis: str | None = None
   conv_impl: str = 'auto'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, train: bool = True):
@@ -189,15 +203,17 @@ class DCGANGenerator(nn.Module):
     start = 7 if self.resolution == 28 else 4
     bn = lambda name: nn.BatchNorm(  # noqa: E731
         use_running_average=not train, momentum=0.9, epsilon=1e-5,
-        axis_name=self.bn_axis if train else None, scale_init=_bn_scale_init, name=name)
+        axis_name=self.bn_axis if train else None, scale_init=_bn_scale_init, dtype=self.dtype,
+        name=name)
     h = nn.Dense(start * start * widths[0], use_bias=False, kernel_init=_normal(0.02),
-                 name='project')(z)
+                 dtype=self.dtype, name='project')(z)
     h = nn.relu(bn('bn0')(h.reshape(z.shape[0], start, start, widths[0])))
     for i, width in enumerate(widths[1:], start=1):
-      h = layers.ConvTranspose4x4(width, use_bias=False, impl=self.conv_impl, name=f'up{i}')(h)
+      h = layers.ConvTranspose4x4(width, use_bias=False, impl=self.conv_impl, dtype=self.dtype,
+                                  name=f'up{i}')(h)
       h = nn.relu(bn(f'bn{i}')(h))
     h = layers.ConvTranspose4x4(self.channels, use_bias=False, impl=self.conv_impl,
-                                name=f'up{len(widths)}')(h)
+                                dtype=self.dtype, name=f'up{len(widths)}')(h)
     return jnp.tanh(h)
 
 
@@ -215,6 +231,7 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   bn_axis: str | None = None
   conv_impl: str = 'auto'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True, example_keys=None):
@@ -223,17 +240,17 @@ class DCGANDiscriminator(nn.Module):
     h = x
     for i, width in enumerate(widths):
       conv = layers.Conv4x4Stride2(width, use_bias=self.norm != 'batch',
-                                   impl=self.conv_impl, name=f'down{i}')
+                                   impl=self.conv_impl, dtype=self.dtype, name=f'down{i}')
       h = nn.SpectralNorm(conv, name=f'down{i}_sn')(h, update_stats=train) \
           if self.spectral_norm else conv(h)
       if i > 0 and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                          axis_name=self.bn_axis if train else None, scale_init=_bn_scale_init,
-                         name=f'bn{i}')(h)
+                         dtype=self.dtype, name=f'bn{i}')(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(h.shape[0], -1)
     return _dense(1, _normal(0.02), self.spectral_norm, 'logit',
-                  use_bias=self.norm != 'batch')(h, train)[:, 0]
+                  use_bias=self.norm != 'batch', dtype=self.dtype)(h, train)[:, 0]
 
 
 def _bn_scale_init(key, shape, dtype=jnp.float32):
@@ -264,9 +281,20 @@ class GANModels:
     return jax.random.normal(key, (*shape, self.noise_dim))
 
 
+def kernels(model_config, backend: str | None = None) -> dict:
+  """The resolved kernel formulations of ``model_config`` as run_info.json records them:
+  the DCGAN architectures' stride-2 and transposed convolutions (``model.conv_impl``),
+  nothing for the MLPs."""
+  if not str(model_config.arch).startswith('dcgan'):
+    return select.record(backend)
+  conv, conv_transpose = select.dcgan_convs(model_config.get('conv_impl', 'auto'), backend)
+  return select.record(backend, dcgan_conv=conv, dcgan_conv_transpose=conv_transpose)
+
+
 def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
-          output_bias=None) -> GANModels:
-  """Builds the generator/discriminator pair that ``model_config.arch`` names."""
+          output_bias=None, dtype=jnp.float32) -> GANModels:
+  """Builds the generator/discriminator pair that ``model_config.arch`` names, computing
+  in ``dtype`` (bfloat16 for mixed precision; parameters are float32 either way)."""
   c = model_config
   arch = c.arch
   sn = bool(c.get('spectral_norm', False))
@@ -274,15 +302,16 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
   if pack < 1:
     raise ConfigError(f'model.pack must be >= 1, got {pack}')
   if arch == 'goodfellow_mnist':
-    return GANModels(GoodfellowGenerator(out_shape=tuple(data_shape), output_bias=output_bias),
-                     GoodfellowDiscriminator(spectral_norm=sn),
+    return GANModels(GoodfellowGenerator(out_shape=tuple(data_shape), output_bias=output_bias,
+                                         dtype=dtype),
+                     GoodfellowDiscriminator(spectral_norm=sn, dtype=dtype),
                      noise_dim=int(c.get('noise_dim', 100)), noise='uniform', data_range=(0, 1))
   if arch == 'pacgan_mlp':
     if tuple(data_shape) != (2,):
       raise ConfigError(f'pacgan_mlp models 2-D points, but the data has shape {data_shape}; '
                         f'use a mixture dataset (ring8 or grid25)')
-    return GANModels(MixtureGenerator(bn_axis=bn_axis),
-                     MixtureDiscriminator(spectral_norm=sn),
+    return GANModels(MixtureGenerator(bn_axis=bn_axis, dtype=dtype),
+                     MixtureDiscriminator(spectral_norm=sn, dtype=dtype),
                      noise_dim=int(c.get('noise_dim', 2)), noise='normal',
                      data_range=(-np.inf, np.inf))
   if arch.startswith('dcgan'):
@@ -297,8 +326,9 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
     if norm not in ('batch', 'none'):
       raise ConfigError(f"model.d_norm must be 'batch' or 'none', got {norm!r}")
     impl = c.get('conv_impl', 'auto')
+    select.check('dcgan_conv', impl)
     return GANModels(
-        DCGANGenerator(resolution, ch, int(c.get('ngf', 64)), bn_axis, impl),
-        DCGANDiscriminator(resolution, int(c.get('ndf', 64)), norm, sn, bn_axis, impl),
+        DCGANGenerator(resolution, ch, int(c.get('ngf', 64)), bn_axis, impl, dtype),
+        DCGANDiscriminator(resolution, int(c.get('ndf', 64)), norm, sn, bn_axis, impl, dtype),
         noise_dim=int(c.get('noise_dim', 100)), noise='normal', data_range=(-1, 1))
   raise ConfigError(f'unknown architecture {arch!r}; choose one of {", ".join(ARCHITECTURES)}')

@@ -24,7 +24,7 @@ from jaxstyle.gan import evaluation
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
 from jaxstyle.io import figures
-from jaxstyle.runtime import parallel, run_info, rundir, trainloop
+from jaxstyle.runtime import parallel, precision, run_info, rundir, trainloop
 from jaxstyle.runtime.rundir import check_writable, write_json
 
 
@@ -32,6 +32,7 @@ def build(config: ml_collections.ConfigDict):
   """Source, models and trainer for a config; raises ConfigError/ImageError first."""
   if int(config.train.num_steps) < 0:
     raise ConfigError(f'train.num_steps must be >= 0, got {config.train.num_steps}')
+  policy = precision.from_config(config)
   source = data.source_from_config(config.data)
   subset = config.data.get('subset')
   if subset:
@@ -46,7 +47,7 @@ def build(config: ml_collections.ConfigDict):
     output_bias = np.log(mean / (1 - mean)).astype(np.float32)
   models = gan_models.build(config.model, shape, bn_axis=parallel.AXIS if
                             config.model.get('sync_batchnorm', True) else None,
-                            output_bias=output_bias)
+                            output_bias=output_bias, dtype=policy.compute_dtype)
   t = config.train
   step_config = gan_train.StepConfig(
       loss=t.loss, gp_weight=float(t.gp_weight), d_steps=int(t.d_steps), update=t.update_rule,
@@ -107,7 +108,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
       preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers),
       bar_keys=('d_loss', 'g_loss'),
       info=dict(data=source.name, params_g=gan_train.count_params(state.g_params),
-                params_d=gan_train.count_params(state.d_params)),
+                params_d=gan_train.count_params(state.d_params),
+                precision=precision.from_config(config).record(),
+                kernels=gan_models.kernels(config.model)),
       evaluate=_periodic_eval(config, trainer, source, transform),
       eval_every=int(config.eval.get('every', 0)))
   try:

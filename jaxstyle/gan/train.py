@@ -15,6 +15,10 @@ One call is one generator update preceded by ``d_steps`` discriminator updates, 
 on its own real sub-batch: ``real`` has shape (d_steps, per_device_batch, ...).
 ``update='simultaneous'`` instead takes both gradients at the current parameters on the
 same minibatch and noise (Goodfellow et al.'s code, k = 1).
+
+Mixed precision: models built with ``dtype=bfloat16`` compute in bfloat16 from float32
+parameters; logits are cast to float32 before every loss and samples leave ``sample`` as
+float32, so losses, gradients, optimiser states and EMA weights stay float32.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from jax import lax
 from jaxstyle.errors import ConfigError
 from jaxstyle.gan import losses
 from jaxstyle.gan.models import GANModels
+from jaxstyle.runtime.precision import float32
 
 
 @flax.struct.dataclass
@@ -201,14 +206,17 @@ class GANTrainer:
     if keys is not None:
       keys = keys[::self.cfg.pack]
     if train and d_stats:
-      return self.models.discriminator.apply(variables, x, train=True, example_keys=keys,
-                                             mutable=list(d_stats))
-    return self.models.discriminator.apply(variables, x, train=train, example_keys=keys), d_stats
+      logits, d_stats = self.models.discriminator.apply(
+          variables, x, train=True, example_keys=keys, mutable=list(d_stats))
+    else:
+      logits = self.models.discriminator.apply(variables, x, train=train, example_keys=keys)
+    # Losses in float32: a bfloat16 logit of 10 is only known to +-0.03.
+    return float32(logits), d_stats
 
   def sample(self, state: GANState, z, use_ema: bool = True):
     """Generator output for noise ``z`` in inference mode (running BatchNorm stats)."""
     params = state.ema_params if use_ema and state.ema_params is not None else state.g_params
-    return self.generate(params, state.g_stats, z, train=False)[0]
+    return float32(self.generate(params, state.g_stats, z, train=False)[0])
 
   # ----------------------------------------------------------------- losses
 
@@ -225,9 +233,9 @@ class GANTrainer:
     if c.gp_weight > 0:
       eps_keys = _example_keys(k_eps, n // c.pack, c.axis_name)
       eps = jax.vmap(jax.random.uniform)(eps_keys)
-      critic = lambda x: self.models.discriminator.apply(  # noqa: E731
-          {'params': d_params, **d_stats}, x, train=True, mutable=list(d_stats))[0] \
-          if d_stats else self.models.discriminator.apply({'params': d_params}, x, train=True)
+      critic = lambda x: float32(self.models.discriminator.apply(  # noqa: E731
+          {'params': d_params, **d_stats}, x, train=True, mutable=list(d_stats))[0]
+          if d_stats else self.models.discriminator.apply({'params': d_params}, x, train=True))
       gp = losses.gradient_penalty(critic, pack_examples(real, c.pack),
                                    pack_examples(fake, c.pack), eps)
       loss = loss + c.gp_weight * gp

@@ -84,6 +84,9 @@ def test_ring_smoke_run_writes_the_run_directory(tmp_path):
   assert all('steps_per_sec' in r and 'd_loss' in r for r in rows(tmp_path))
   run_info = json.loads((tmp_path / 'run_info.json').read_text())
   assert run_info['seed'] == 0 and run_info['git']['commit'] and run_info['devices']
+  assert run_info['kernels'] == {'backend': 'cpu'}  # an MLP: no hardware-specific kernels
+  assert run_info['precision'] == {'precision': 'float32', 'compute_dtype': 'float32',
+                                   'param_dtype': 'float32'}
   ev = json.loads((tmp_path / 'eval.json').read_text())
   assert ev['num_samples'] == 200 and ev['num_modes'] == 8
   assert final_state(tmp_path)[0] == 4
@@ -119,13 +122,23 @@ def test_goodfellow_smoke_with_parzen_and_classifier_evaluation(tmp_path, fake_m
   assert 'parzen_log_likelihood' in info['eval']
 
 
-def test_dcgan_mnist_smoke(tmp_path, fake_mnist):
+def test_dcgan_mnist_smoke_in_mixed_precision(tmp_path, fake_mnist):
   c = dcgan_mnist.get_config('smoke')
   c.data.path, c.data.split, c.data.subset = str(fake_mnist), 'test', '0:160'
   c.train.batch_size, c.model.ngf, c.model.ndf, c.eval.kind = 16, 8, 8, 'none'
   c.train.ema_decay = 0.99
-  assert gan.run(c, tmp_path, show_progress=False)['status'] == 'completed'
+  c.precision = 'bfloat16'
+  info = gan.run(c, tmp_path, show_progress=False)
+  assert info['status'] == 'completed'
   assert (tmp_path / 'samples' / 'step_0000004.png').exists()
+  assert info['precision'] == {'precision': 'bfloat16', 'compute_dtype': 'bfloat16',
+                               'param_dtype': 'float32'}
+  assert info['kernels'] == {'backend': 'cpu', 'dcgan_conv': 'xla',
+                             'dcgan_conv_transpose': 'matmul'}
+  # The checkpoint holds float32 parameters, optimiser states, statistics and EMA weights.
+  floats = [x for x in jax.tree.leaves(final_state(tmp_path)[1])
+            if np.issubdtype(np.asarray(x).dtype, np.floating)]
+  assert floats and {np.asarray(x).dtype for x in floats} == {np.dtype('float32')}
 
 
 @pytest.mark.parametrize('config_module', [dcgan_cifar10, dcgan_celeba64],
@@ -289,10 +302,16 @@ def test_full_disk_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeyp
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
-  gan.run(ring(), tmp_path, show_progress=False)
+  old = ring()
+  del old['precision']  # a run from before the key existed: it trained in float32
+  gan.run(old, tmp_path, show_progress=False)
   with pytest.raises(ConfigError, match=r'different model or config \(model.spectral_norm: '
                                         r'checkpoint False != config True'):
     gan.run(ring(**{'model.spectral_norm': True}), tmp_path, show_progress=False)
+  mixed = ring()
+  mixed.precision = 'bfloat16'
+  with pytest.raises(ConfigError, match=r"precision: checkpoint 'float32' != config 'bfloat16'"):
+    gan.run(mixed, tmp_path, show_progress=False)
   # Training longer is a resumable change, not a different config.
   assert gan.run(ring(**{'train.num_steps': 6}), tmp_path, show_progress=False)['status'] == 'completed'
 
