@@ -6,7 +6,9 @@ reference data and records the protocol next to the numbers.
   modes   2D mixtures: PacGAN mode coverage / high-quality fraction / reverse KL
   mnist   Parzen log-likelihood (Goodfellow et al.'s protocol) and the Fréchet distance
           in the features of the project's MNIST classifier
-  fid     FID and KID with Inception-v3 (pytorch-fid weights, see jaxstyle.metrics.inception)
+  fid     FID and KID with Inception-v3 (pytorch-fid weights, see jaxstyle.metrics.inception);
+          generated and real images are quantised to uint8 first, as pytorch-fid reads
+          image files
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def evaluate_fid(config, trainer, state, source, transform, seed) -> dict:
   return {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
                   'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
                   'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds' else source.name,
-                  'weights': inception.WEIGHTS.filename, 'resize': f'{e.resize} to 299, antialias off',
+                  'weights': inception.WEIGHTS.filename,
+                  'inputs': 'quantised to uint8 as image files are (x * 255 + 0.5, truncated)',
+                  'resize': f'{e.resize} to 299, antialias off',
                   'checkpoint': 'final'}}
 
 

@@ -3,9 +3,14 @@
 The network is pytorch-fid's ``FIDInceptionV3``: torchvision's Inception-v3 with the
 blocks patched to match TensorFlow (average pools that ignore padding, a max pool in the
 last block), BatchNorm eps 1e-3, 2048-d features after global average pooling.
-Input: images in [0, 1], resized to 299x299 with ``resize`` ('bilinear', antialias off,
-which equals PyTorch's ``F.interpolate(bilinear, align_corners=False)`` used by
-pytorch-fid when upsampling), then scaled to [-1, 1].
+Input: images in [0, 1], first quantised to 8 bits as pytorch-fid's inputs are (it reads
+PNG/JPEG files: ``quantize_uint8``), resized to 299x299 with ``resize`` ('bilinear',
+antialias off, which equals PyTorch's ``F.interpolate(bilinear, align_corners=False)``
+used by pytorch-fid when upsampling), then scaled to [-1, 1].
+
+Every convolution runs at ``lax.Precision.HIGHEST``: a TPU's default float32 convolution
+is one bfloat16 pass (a GPU's may be TF32), which moves 2048-d features and so the FID
+away from pytorch-fid's float32 numbers.
 
 Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` read without torch
 (``jaxstyle.io.torch_pickle``), verified against the SHA-256 prefix in its name. Every FID
@@ -45,7 +50,8 @@ class BasicConv(nn.Module):
   def __call__(self, x):
     ph, pw = self.padding
     x = nn.Conv(self.features, self.kernel, (self.stride, self.stride),
-                padding=((ph, ph), (pw, pw)), use_bias=False, name='conv')(x)
+                padding=((ph, ph), (pw, pw)), use_bias=False,
+                precision=jax.lax.Precision.HIGHEST, name='conv')(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
     return nn.relu(x)
 
@@ -171,11 +177,26 @@ class InceptionV3(nn.Module):
 RESIZE_MODES = ('bilinear',)
 
 
+def quantize_uint8(images01) -> np.ndarray:
+  """Images in [0, 1] -> uint8 0..255, rounded as an image file of them is written
+  (torchvision's ``save_image``: ``x * 255 + 0.5`` clamped and truncated); uint8 input is
+  returned as it is. pytorch-fid scores image files, so generated samples are quantised
+  before their features, exactly as the real images (already 8-bit) are."""
+  x = np.asarray(images01)
+  if x.dtype == np.uint8:
+    return x
+  # In float32, as torchvision computes it, so that values at a rounding boundary agree.
+  y = x.astype(np.float32) * np.float32(255.0) + np.float32(0.5)
+  return np.clip(np.floor(y), 0, 255).astype(np.uint8)
+
+
 def preprocess(images01, size: int = 299, resize: str = 'bilinear'):
-  """[0, 1] images (B, H, W, 1 or 3) -> Inception input in [-1, 1]."""
+  """[0, 1] images (B, H, W, 1 or 3), or uint8 0..255 ones, -> Inception input in [-1, 1]."""
   if resize not in RESIZE_MODES:
     raise ConfigError(f'eval.resize must be one of {RESIZE_MODES}, got {resize!r}')
   x = jnp.asarray(images01, jnp.float32)
+  if np.asarray(images01).dtype == np.uint8:
+    x = x / 255.0
   if x.shape[-1] == 1:  # grayscale datasets are tiled to RGB, as compare_gan does
     x = jnp.repeat(x, 3, -1)
   x = jax.image.resize(x, (x.shape[0], size, size, 3), 'bilinear', antialias=False)
@@ -237,12 +258,13 @@ _forward = jax.jit(lambda v, x: InceptionV3().apply(v, x))
 
 def features(variables, images01, batch: int = 50, size: int = 299,
              resize: str = 'bilinear') -> np.ndarray:
-  """2048-d pool3 features of images in [0, 1] (N, H, W, 1 or 3) -> (N, 2048).
+  """2048-d pool3 features of images in [0, 1] (N, H, W, 1 or 3) -> (N, 2048), quantised
+  to uint8 first (``quantize_uint8``; uint8 images are taken as they are).
 
   Every call runs batches of one shape, ``min(batch, N)``: the last, partial batch is
   padded (and its padding dropped), so a set of any size compiles the network once.
   """
-  images01 = np.asarray(images01)
+  images01 = quantize_uint8(images01)
   step = max(1, min(batch, len(images01)))
   out = []
   for i in range(0, len(images01), step):

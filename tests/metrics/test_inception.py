@@ -2,6 +2,7 @@
 
 import collections
 import pickle
+import re
 
 import jax
 import jax.numpy as jnp
@@ -139,3 +140,37 @@ def test_sha256_prefix_pin(tmp_path):
   wrong = ('0' if digest[0] != '0' else '1') + digest[1:8]
   assert not download.verify(path, download.RemoteFile('f.bin', 'u', f'sha256-prefix:{wrong}'))
   assert inception.WEIGHTS.algorithm == 'sha256'
+
+
+def test_fid_inputs_are_quantised_to_uint8_as_image_files_are():
+  # torchvision's save_image, which writes the PNGs pytorch-fid reads: floor(x * 255 + 0.5)
+  # clamped to 0..255, computed here by hand.
+  x = np.array([0.0, 0.4 / 255, 0.6 / 255, 0.2, 1.0, 1.3, -0.2, 128.49 / 255], np.float32)
+  np.testing.assert_array_equal(inception.quantize_uint8(x), [0, 0, 1, 51, 255, 255, 0, 128])
+  v = inception.variables_from_state_dict(random_state_dict(2))
+  rng = np.random.default_rng(3)
+  # One compiled shape, as in test_features_and_fid_with_random_weights: 6 images 32x32x1.
+  a = rng.integers(0, 256, (32, 32, 1)) / 255.0
+  within = a + rng.uniform(-0.45, 0.45, a.shape) / 255.0   # less than half a step away
+  across = a.copy()
+  across[5, 7, 0] = (np.round(a[5, 7, 0] * 255) + 0.6) / 255.0 if a[5, 7, 0] < 1 else 254.4 / 255
+  batch = np.stack([a, within, across, 1 - a, a[::-1], a[:, ::-1]]).astype(np.float32)
+  f = inception.features(v, batch, batch=6)
+  np.testing.assert_array_equal(f[1], f[0])   # the same uint8 image, the same features
+  assert not np.array_equal(f[2], f[0])       # one pixel one level up: other features
+
+
+def test_inception_and_parzen_ask_for_highest_precision():
+  # So that a TPU (one bfloat16 pass for float32 by default) or TF32 GPU gives the float32
+  # numbers of pytorch-fid and of the Parzen protocol.
+  v = jax.eval_shape(lambda: inception.InceptionV3().init(jax.random.key(0),
+                                                          jnp.zeros((1, 75, 75, 3))))
+  jaxpr = jax.make_jaxpr(inception.InceptionV3().apply)(v, jnp.zeros((1, 75, 75, 3)))
+  convs = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == 'conv_general_dilated']
+  assert len(convs) == 94
+  assert all(e.params['precision'] == (jax.lax.Precision.HIGHEST,) * 2 for e in convs)
+  from jaxstyle.metrics import parzen
+  text = str(jax.make_jaxpr(parzen._log_density)(jnp.zeros((3, 4)), jnp.zeros((5, 4)), 0.5))
+  highest = re.findall(r'dot_general\[\s*dimension_numbers=[^\n]*\n\s*'
+                       r'precision=\(Precision.HIGHEST, Precision.HIGHEST\)', text)
+  assert text.count('dot_general[') == len(highest) == 1  # the distances, inside a map
