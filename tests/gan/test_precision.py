@@ -1,4 +1,10 @@
-"""Mixed precision (``precision='bfloat16'``) in the GAN step against the float32 step."""
+"""Mixed precision (``precision='bfloat16'``) in the GAN step against the float32 step.
+
+(That a short bfloat16 run trains is tested on the feed-forward step, whose loss falls
+every step: tests/feedforward/test_train.py; a GAN's losses do not.)
+"""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +17,6 @@ from jaxstyle.runtime import parallel
 from tests.gan.test_parallel import SGD
 
 SHAPE = (28, 28, 1)
-ADAM = ml_collections.ConfigDict(dict(name='adam', lr=1e-3, b1=0.5, b2=0.999))
 
 
 def one_device_step(trainer):
@@ -30,12 +35,33 @@ def dcgan_trainer(dtype):
                           train.make_optimizer(SGD))
 
 
+def initial_state(trainer):
+  """A state of ``GANTrainer.init``'s structure with DCGAN's initial distributions, without
+  compiling DCGAN's init (~10 s on 2 cores): shapes from ``eval_shape``, values from numpy."""
+  shapes = jax.eval_shape(functools.partial(trainer.init, 0, SHAPE))
+  rng = np.random.default_rng(0)
+
+  def value(path, leaf):
+    name = jax.tree_util.keystr(path)
+    if name.endswith("['kernel']"):
+      return rng.normal(0, 0.02, leaf.shape).astype(leaf.dtype)
+    if name.endswith("['scale']"):
+      return (1 + rng.normal(0, 0.02, leaf.shape)).astype(leaf.dtype)
+    return (np.ones if name.endswith("['var']") else np.zeros)(leaf.shape, leaf.dtype)
+
+  g, d, g_stats, d_stats = (jax.tree_util.tree_map_with_path(value, getattr(shapes, k))
+                            for k in ('g_params', 'd_params', 'g_stats', 'd_stats'))
+  return shapes.replace(step=np.zeros((), np.int32), rng=np.zeros(shapes.rng.shape, np.uint32),
+                        g_params=g, d_params=d, g_stats=g_stats, d_stats=d_stats,
+                        g_opt=trainer.g_tx.init(g), d_opt=trainer.d_tx.init(d))
+
+
 @pytest.fixture(scope='module')
 def dcgan_steps():
   """(initial state, float32 step's (state, metrics), bfloat16 step's (state, metrics))."""
   f32, bf16 = dcgan_trainer(jnp.float32), dcgan_trainer(jnp.bfloat16)
   # Parameters are float32 in both (Flax param_dtype), so one initial state serves both.
-  state = jax.device_get(f32.init(0, SHAPE))
+  state = jax.device_get(initial_state(f32))
   real = np.random.default_rng(0).normal(size=(1, 1, 16, *SHAPE)).astype(np.float32)
   copy = lambda: jax.tree.map(np.array, state)  # noqa: E731  (buffers are donated)
   return (state, jax.device_get(one_device_step(f32)(copy(), real)),
@@ -45,14 +71,15 @@ def dcgan_steps():
 def test_a_bfloat16_dcgan_step_stays_near_the_float32_step(dcgan_steps):
   state, (s32, m32), (s16, m16) = dcgan_steps
   # Losses: float32 means of logits that went through bfloat16 layers (8-bit mantissa,
-  # ~0.4% per rounding): measured 1.4e-4 (D) and 5.8e-3 (G, whose loss also sees G's
-  # bfloat16 samples) relative; allowed 2e-2.
+  # ~0.4% per rounding): measured 2.3e-4 (D) and 2.6e-4 (G) relative here, up to 6e-3 from
+  # other initial states; allowed 2e-2.
   for k in ('d_loss', 'g_loss'):
     np.testing.assert_allclose(m16[k], m32[k], rtol=2e-2, err_msg=k)
   # Parameter updates (SGD: proportional to the gradients): G's gradient passes back
   # through D and G in bfloat16, and BatchNorm's backward pass subtracts means, cancelling
-  # digits. Measured relative L2 errors: up to 18% for one layer (G's projection), 7% for
-  # all of G's parameters at once, 3% for D's. Allowed: 30% per layer, 15% per network.
+  # digits. Measured relative L2 errors: up to 16% for one layer (G's projection; 18% from
+  # another initial state), 5% for all of G's parameters at once, 2.5% for D's. Allowed:
+  # 30% per layer, 15% per network.
   for name in ('g_params', 'd_params'):
     before, ref, got = (jax.tree.leaves(getattr(s, name)) for s in (state, s32, s16))
     d32 = [np.asarray(b) - np.asarray(a) for a, b in zip(before, ref)]
@@ -70,28 +97,3 @@ def test_state_stays_float32_after_a_bfloat16_step(dcgan_steps):
     floats = [x for x in leaves if np.issubdtype(np.asarray(x).dtype, np.floating)]
     assert floats and all(np.asarray(x).dtype == np.float32 for x in floats), part
   assert all(np.asarray(v).dtype == np.float32 for v in m16.values())
-
-
-def test_a_short_bfloat16_run_learns_a_gaussian():
-  # A small 2-D GAN in bfloat16: its samples' mean moves from ~0 (initial G) to the data's.
-  target = np.array([1.5, -1.0], np.float32)
-  m = models.GANModels(models.MixtureGenerator(hidden=32, depth=2, bn_axis=parallel.AXIS,
-                                               dtype=jnp.bfloat16),
-                       models.MixtureDiscriminator(units=16, depth=2, dtype=jnp.bfloat16),
-                       noise_dim=2, noise='normal', data_range=(-np.inf, np.inf))
-  tr = train.GANTrainer(m, train.StepConfig(loss='non_saturating'), train.make_optimizer(ADAM),
-                        train.make_optimizer(ADAM))
-  state, step = tr.init(0, (2,)), one_device_step(tr)
-  z = m.sample_noise(jax.random.key(1), (512,))
-  start = np.linalg.norm(np.asarray(tr.sample_jit(state, z)).mean(0) - target)
-  reals = (target + 0.05 * np.random.default_rng(0).normal(size=(80, 1, 1, 32, 2)))
-  distances = []
-  for i, real in enumerate(reals.astype(np.float32)):
-    state, metrics = step(state, real)
-    if i % 20 == 19:
-      x = np.asarray(tr.sample_jit(state, z))
-      assert x.dtype == np.float32 and np.isfinite(x).all()
-      distances.append(np.linalg.norm(x.mean(0) - target))
-  # GAN training oscillates: ask only that it got within half the starting distance.
-  assert start > 1.7 and min(distances) < 0.5 * start, (start, distances)
-  assert np.isfinite(float(metrics['d_loss'])) and np.isfinite(float(metrics['g_loss']))
