@@ -47,7 +47,9 @@ def base() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(num_steps=40_000, batch_size=4))
   c.optimizer = ml_collections.ConfigDict(dict(name='adam', lr=1e-3, b1=0.9, b2=0.999,
                                                decay=0.0))
-  c.parallel = ml_collections.ConfigDict(dict(mode='pmap'))   # pmap | shard_map
+  # mode: pmap | shard_map. stop_sync_every: with several processes, how often (steps)
+  # they agree whether any was signalled (SIGTERM) and must stop and checkpoint.
+  c.parallel = ml_collections.ConfigDict(dict(mode='pmap', stop_sync_every=10))
   c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
   c.log = ml_collections.ConfigDict(dict(
       every=50, sample_every=1000, tensorboard=True,

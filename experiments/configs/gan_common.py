@@ -49,7 +49,9 @@ def base() -> ml_collections.ConfigDict:
   c.g_optimizer = ml_collections.ConfigDict(adam)
   c.d_optimizer = ml_collections.ConfigDict(adam)
 
-  c.parallel = ml_collections.ConfigDict(dict(mode='pmap'))   # pmap | shard_map
+  # mode: pmap | shard_map. stop_sync_every: with several processes, how often (steps)
+  # they agree whether any was signalled (SIGTERM) and must stop and checkpoint.
+  c.parallel = ml_collections.ConfigDict(dict(mode='pmap', stop_sync_every=10))
   c.checkpoint = ml_collections.ConfigDict(dict(every=1000, keep=3))
   c.log = ml_collections.ConfigDict(dict(every=100, sample_every=1000, num_samples=64,
                                          tensorboard=True))

@@ -128,7 +128,7 @@ def train(config, workdir: str | Path, job: Job, info: dict, start_time: float,
   """
   workdir = Path(workdir)
   is_main = jax.process_index() == 0
-  sync_every = int(config.parallel.get('stop_sync_every', 10))
+  sync_every = int((config.get('parallel') or {}).get('stop_sync_every', 10))
   if sync_every < 1:
     raise ConfigError(f'parallel.stop_sync_every must be >= 1, got {sync_every}')
   config_dict = json.loads(config.to_json_best_effort())
