@@ -6,7 +6,8 @@ Prints the backend and device, then per measurement one row:
 
   matmul TFLOP/s         8192^2 float32 (the backend's default precision, and HIGHEST)
                          and bfloat16, same run
-  Gatys 512 px           seconds per L-BFGS iteration and per 500 iterations (all 500 run),
+  Gatys 512 px           seconds per L-BFGS iteration and for a run of 500 iterations (fewer
+                         if L-BFGS stops at the float32 noise floor: iterations_run says),
                          VGG-19, per-backend default kernels and the CPU formulations
                          (vgg_conv_impl=winograd); objective evaluations per iteration
   DCGAN-64 training      images/s at batch 128 (dcgan_celeba64's networks and step),
@@ -136,10 +137,11 @@ def _gan_step(tmp: Path, precision: str, mode: str, batch: int, size: int, steps
   c.train.batch_size = batch
   c.precision = precision
   c.parallel.mode = mode
-  source, shape, transform, trainer = gan_task.build(c)
+  source, shape, _, trainer = gan_task.build(c)
   dp = parallel.DataParallel(data.normalizing(trainer.step, c.data.range), mode)
-  loader = data.Loader(source, batch, trainer.cfg.d_steps, 0, transform, 0, 1,
-                       **data.loader_options(c.data))
+  # The loader of `jaxstyle run`: uint8 rows, scaled to the model's range on the device.
+  loader = data.Loader(source, batch, trainer.cfg.d_steps, 0, data.loader_transform(c.data), 0,
+                       1, **data.loader_options(c.data))
   try:
     x = loader.batch(0)
   finally:
@@ -151,7 +153,7 @@ def _gan_step(tmp: Path, precision: str, mode: str, batch: int, size: int, steps
     holder[0], metrics = dp(holder[0], x)
     return metrics
   first, t = _time(one, steps)
-  return {'images_per_s': batch / t, 'seconds_per_step': t, 'warmup_s': first,
+  return {'batch': batch, 'images_per_s': batch / t, 'seconds_per_step': t, 'warmup_s': first,
           'local_devices': jax.local_device_count()}
 
 
@@ -248,7 +250,7 @@ def table(r: dict) -> str:
         f"{d['iterations_run']} iterations; {_fmt(d['evals_per_iteration'])} evals/iteration")
   for precision in ('float32', 'bfloat16'):
     d = r.get(f'dcgan64_{precision}', {})
-    row(f"DCGAN-64 train, batch {r['sizes']['dcgan_batch']}, {precision}",
+    row(f"DCGAN-64 train, batch {d.get('batch', r['sizes']['dcgan_batch'])}, {precision}",
         d.get('error') or f"{_fmt(d['images_per_s'], '.0f')} images/s "
         f"({_fmt(d['seconds_per_step'])} s/step)")
   j = r.get('johnson', {})
@@ -290,12 +292,13 @@ def main(argv=None) -> int:
                  (sizes['johnson_crop'] + 40, sizes['johnson_crop'] + 60))
     _section(r, 'matmul', lambda: matmul(sizes['matmul'], 5))
     _section(r, 'gatys', lambda: gatys(sizes['gatys'], sizes['gatys_iterations']))
+    # The global batch must split over the devices: 128 on 1, 2, 4 or 8 GPUs, 126 on 3 or 6.
+    batch = sizes['dcgan_batch'] - sizes['dcgan_batch'] % jax.device_count()
     for precision in ('float32', 'bfloat16'):
       _section(r, f'dcgan64_{precision}', lambda p=precision: _gan_step(
-          tmp, p, 'pmap', sizes['dcgan_batch'], sizes['dcgan_size'], sizes['steps']))
+          tmp, p, 'pmap', batch, sizes['dcgan_size'], sizes['steps']))
     _section(r, 'johnson', lambda: _johnson(tmp, sizes['johnson_crop'], sizes['johnson_batch'],
                                             sizes['johnson_infer'], sizes['steps']))
-    batch = sizes['dcgan_batch'] - sizes['dcgan_batch'] % jax.device_count()
     for mode in parallel.MODES:
       _section(r, f'parallel_{mode}', lambda m=mode: _gan_step(
           tmp, 'float32', m, batch, sizes['dcgan_size'], sizes['steps']))

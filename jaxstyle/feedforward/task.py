@@ -291,6 +291,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, show_progress: b
                               saved_model(config, state, w, int(state.step)))
         info['model_file'] = str(path)
   finally:
+    parallel.barrier('jaxstyle_feedforward_model_file')  # reached even if process 0 failed
     ckpt.close()
   return rundir.finish(workdir, info, 'completed', start_time, writer)
 

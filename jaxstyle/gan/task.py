@@ -132,6 +132,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
                                                      'frechet_distance', 'fid', 'kid'):
               info['eval'][f'{name}_{k}'] = v
   finally:
+    parallel.barrier('jaxstyle_gan_final_evaluation')  # reached even if process 0 failed
     ckpt.close()
   return rundir.finish(workdir, info, 'completed', start_time, writer)
 

@@ -109,6 +109,14 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
 
 
+def barrier(name: str) -> None:
+  """Waits until every process reaches ``name``; a no-op with one process. Process 0's
+  work after training (the final evaluation, the model file) may outlast JAX's shutdown
+  barrier (300 s), so the other processes wait here instead of timing out in it."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 class DataParallel:
   """``DataParallel(step, mode)(state, local_batch, *consts) -> (state, metrics)``.
 

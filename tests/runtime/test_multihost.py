@@ -151,15 +151,20 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_p
   assert not [p for p in (run / 'checkpoints').iterdir() if 'tmp' in p.name]
   assert json.loads((run / 'run_info.json').read_text())['status'] == 'interrupted'
 
-  end = {**long, 'train.num_steps': stopped + 8, 'log.sample_every': stopped + 8}
+  # The resumed run also evaluates (eval.* may change on resume).
+  end = {**long, 'train.num_steps': stopped + 8, 'log.sample_every': stopped + 8,
+         'eval.kind': 'modes'}
   _run_two('mixture_ring8', run, end)
   ref = tmp_path / 'one'
   _run_one('mixture_ring8', ref, end)
   _assert_same_run(run, ref)
+  got, want = (json.loads((d / 'eval.json').read_text()) for d in (run, ref))
+  assert got.pop('eval_seconds') > 0 and want.pop('eval_seconds') > 0
+  assert got == want
 
 
 @pytest.mark.usefixtures('hed_installed')
-def test_feedforward_two_processes_like_one(tmp_path):
+def test_feedforward_two_processes_both_modes_resume_like_one(tmp_path):
   photos = tmp_path / 'photos'
   photos.mkdir()
   rng = np.random.default_rng(0)
@@ -169,8 +174,13 @@ def test_feedforward_two_processes_like_one(tmp_path):
   Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(style)
   overrides = {'data.path': photos, 'style_image': style, 'train.num_steps': 4}
   run, ref = tmp_path / 'two', tmp_path / 'one'
-  _run_two('johnson:folder,smoke', run, overrides)
+  # Two steps under pmap, then resumed to four under shard_map (parallel.* may change on
+  # resume): both modes, a checkpoint and a resume on two processes.
+  _run_two('johnson:folder,smoke', run, {**overrides, 'train.num_steps': 2})
+  assert _checkpoint_steps(run) == [2]
+  _run_two('johnson:folder,smoke', run, {**overrides, 'parallel.mode': 'shard_map'})
   assert _checkpoint_steps(run) == [2, 4]
+  assert json.loads((run / 'run_info.json').read_text())['resumed_from_step'] == 2
   assert (run / 'model.jaxstyle').exists()
   _run_one('johnson:folder,smoke', ref, overrides)
   _assert_same_run(run, ref)
