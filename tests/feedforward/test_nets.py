@@ -73,6 +73,7 @@ def test_adain_gives_the_style_statistics_and_is_identity_for_own_statistics():
   np.testing.assert_allclose(nets.adain(c, c, eps=0.0), c, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_texture_net_is_fully_convolutional_and_noise_dependent():
   net = nets.TextureNet(num_scales=3, channels_per_scale=4)
   z = nets.texture_noise(jax.random.key(0), 2, (16, 16), 3)
@@ -87,6 +88,7 @@ def test_texture_net_is_fully_convolutional_and_noise_dependent():
     net.apply(v, z[:2], train=False)
 
 
+@pytest.mark.slow
 def test_transform_net_downsamples_by_four_and_rejects_other_sizes():
   net = nets.TransformNet(widths=(4, 4, 8), num_residual=1)
   v = net.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))

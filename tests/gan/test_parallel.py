@@ -45,9 +45,13 @@ CASES = [
                                             d_loss_scale=0.5)),
     ('dcgan28', (28, 28, 1), dict(loss='hinge')),
 ]
+# The default run keeps one MLP and the conv net with BatchNorm; the others are the slow tier.
+_SLOW = {1, 2}
 
 
-@pytest.mark.parametrize('arch,shape,kw', CASES, ids=[c[0] + '-' + c[2]['loss'] for c in CASES])
+@pytest.mark.parametrize('arch,shape,kw', [
+    pytest.param(*c, marks=pytest.mark.slow) if i in _SLOW else c for i, c in enumerate(CASES)],
+    ids=[c[0] + '-' + c[2]['loss'] for c in CASES])
 def test_one_device_and_eight_devices_agree(arch, shape, kw):
   assert jax.device_count() == 8
   tr = trainer(arch, shape, **kw)
@@ -61,7 +65,8 @@ def test_one_device_and_eight_devices_agree(arch, shape, kw):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
 
 
-@pytest.mark.parametrize('arch,shape,kw', CASES[1::2], ids=['pacgan-wgan-gp', 'dcgan28'])
+@pytest.mark.parametrize('arch,shape,kw', [pytest.param(*CASES[1], marks=pytest.mark.slow),
+                                          CASES[3]], ids=['pacgan-wgan-gp', 'dcgan28'])
 def test_pmap_and_shard_map_are_identical(arch, shape, kw):
   tr = trainer(arch, shape, opt=ADAM, **kw)
   batch = np.random.default_rng(1).normal(size=(kw.get('d_steps', 1), 16, *shape)).astype(np.float32)

@@ -141,8 +141,10 @@ def test_dcgan_mnist_smoke_in_mixed_precision(tmp_path, fake_mnist):
   assert floats and {np.asarray(x).dtype for x in floats} == {np.dtype('float32')}
 
 
-@pytest.mark.parametrize('config_module', [dcgan_cifar10, dcgan_celeba64],
-                         ids=['dcgan_cifar10', 'dcgan_celeba64'])
+@pytest.mark.parametrize('config_module', [
+    # the same pipeline as celeba64 at 32 px: the slow tier
+    pytest.param(dcgan_cifar10, marks=pytest.mark.slow), dcgan_celeba64],
+    ids=['dcgan_cifar10', 'dcgan_celeba64'])
 def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module, monkeypatch):
   tfds = pytest.importorskip('tensorflow_datasets')
   c = config_module.get_config('smoke')

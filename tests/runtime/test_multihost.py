@@ -163,6 +163,7 @@ def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_p
   assert got == want
 
 
+@pytest.mark.slow  # the same training loop as the GAN tests above; ~3 min on 2 cores
 @pytest.mark.usefixtures('hed_installed')
 def test_feedforward_two_processes_both_modes_resume_like_one(tmp_path):
   photos = tmp_path / 'photos'

@@ -421,8 +421,8 @@ def test_a_stop_while_a_cell_finishes_anyway_starts_no_other_cell(tmp_path):
 
 # A terminal's Ctrl-C; and a scheduler's SIGTERM to a runner started as a background job,
 # which (with its cells) inherited an ignored SIGINT.
-@pytest.mark.slow
-@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize('signum', [signal.SIGINT,
+                                    pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   sweep_file = tmp_path / 'gan_sweep.py'
   sweep_file.write_text(textwrap.dedent('''
