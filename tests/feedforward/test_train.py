@@ -96,7 +96,8 @@ def _run(task, crop, consts, batch, devices, mode='pmap', steps=2, lr=1e-2):
   return initial, jax.device_get(state), history
 
 
-@pytest.mark.parametrize('kind', ['johnson', pytest.param('texture', marks=pytest.mark.slow),
+@pytest.mark.parametrize('kind', ['johnson',
+                                  pytest.param('texture', marks=pytest.mark.slow),
                                   pytest.param('adain', marks=pytest.mark.slow)])
 def test_one_device_and_eight_devices_agree(vgg16, kind):
   task, crop, consts, batch = _tasks(vgg16)[kind]
