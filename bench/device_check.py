@@ -31,7 +31,6 @@ the design target; it has not run on a GPU yet (bench/README.md says when it has
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import sys
@@ -40,7 +39,6 @@ import time
 import traceback
 from pathlib import Path
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,6 +53,9 @@ from jaxstyle.kernels import select
 from jaxstyle.perceptual import vgg, weights
 from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime import parallel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/weight_files.py
+from tests.weight_files import write_keras2  # noqa: E402
 
 
 def _sync(tree):
@@ -161,7 +162,7 @@ def _johnson(tmp: Path, crop: int, batch: int, infer_size: int, steps: int) -> d
   convs = {name: (np.asarray(params[name + '_kernel']), np.asarray(params[name + '_bias']))
            for params in [vgg.random_params(jax.random.key(0), 'vgg16')]
            for name in vgg.conv_names('vgg16')}
-  weight_file = _write_keras_vgg16(tmp / 'vgg16_random.h5', convs)
+  weight_file = write_keras2(tmp / 'vgg16_random.h5', convs)
   c = config_lib.load('johnson')
   c.weights, c.weights_path, c.weights_verify = 'keras_vgg16', str(weight_file), False
   c.data.kind, c.data.path = 'folder', str(tmp / 'photos')
@@ -190,24 +191,6 @@ def _johnson(tmp: Path, crop: int, batch: int, infer_size: int, steps: int) -> d
   first, t = _time(lambda: stylist(image), 3)
   out.update(infer_size=infer_size, infer_seconds=t, infer_warmup_s=first)
   return out
-
-
-def _write_keras_vgg16(path: Path, convs: dict) -> Path:
-  """A Keras Applications VGG-16 notop file (Keras 2 HDF5 layout) holding ``convs``."""
-  with h5py.File(path, 'w') as f:
-    names = []
-    for name, (kernel, bias) in convs.items():
-      block, i = name[4:].split('_')
-      layer = f'block{block}_conv{i}'
-      names.append(layer.encode())
-      g = f.create_group(layer)
-      g.attrs['weight_names'] = [f'{layer}/kernel:0'.encode(), f'{layer}/bias:0'.encode()]
-      g.create_dataset(f'{layer}/kernel:0', data=kernel)
-      g.create_dataset(f'{layer}/bias:0', data=bias)
-    f.attrs['layer_names'] = names
-    f.attrs['backend'] = b'tensorflow'
-    f.attrs['keras_version'] = b'2.1.5'
-  return path
 
 
 def _section(results: dict, name: str, fn) -> None:

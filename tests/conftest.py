@@ -16,6 +16,8 @@ import atexit  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
+from tests.weight_files import write_keras2  # noqa: E402,F401  (re-exported)
+
 # One persistent XLA cache for the whole test session (created by the first process that
 # loads this file: pytest-xdist's controller, whose workers and their subprocesses inherit
 # it), so the many runs of the same small programs compile once. Removed at exit.
@@ -99,24 +101,6 @@ def random_convs(arch: str, seed: int = 0, scale: float = 1.0) -> dict:
                    rng.normal(0, 0.05, (out,)).astype(np.float32))
     fan_in = out
   return convs
-
-
-def write_keras2(path: Path, convs: dict) -> Path:
-  """A Keras Applications *_notop.h5 file (Keras 2 HDF5 layout)."""
-  with h5py.File(path, 'w') as f:
-    names = []
-    for name, (kernel, bias) in convs.items():
-      block, i = name[4:].split('_')
-      layer = f'block{block}_conv{i}'
-      names.append(layer.encode())
-      g = f.create_group(layer)
-      g.attrs['weight_names'] = [f'{layer}/kernel:0'.encode(), f'{layer}/bias:0'.encode()]
-      g.create_dataset(f'{layer}/kernel:0', data=kernel)
-      g.create_dataset(f'{layer}/bias:0', data=bias)
-    f.attrs['layer_names'] = names
-    f.attrs['backend'] = b'tensorflow'
-    f.attrs['keras_version'] = b'2.1.5'
-  return path
 
 
 def write_keras3_hed(path: Path, convs: dict) -> Path:
