@@ -120,6 +120,8 @@ def _build_parser() -> argparse.ArgumentParser:
   sreport.add_argument('dir')
   sreport.add_argument('--out', help='output directory (default: the sweep directory)')
   sreport.add_argument('--tile', type=int, default=160, help='contact sheet tile size (px)')
+  sreport.add_argument('--baseline', help='AXIS=LABEL,... the group each group is compared '
+                       'with (Welch t-test; default: the sweep\'s baseline; \'\': none)')
   return parser
 
 

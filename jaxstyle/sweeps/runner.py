@@ -316,32 +316,32 @@ def cmd_status(args) -> int:
 
 
 def cmd_report(args) -> int:
-  """``jaxstyle sweep report DIR``: writes table.md (mean ± s.e. over seeds), summary.json
-  and, if the sweep names an image, sheet.png (tiles of ``--tile`` px) into ``--out`` (default
-  DIR); returns 0."""
+  """``jaxstyle sweep report DIR``: writes table.md (mean ± s.e. [95 % CI] over seeds, the
+  fingerprints, and with a baseline -- ``--baseline AXIS=LABEL,...`` or the sweep's own --
+  Welch's t-test of every group against it), summary.json and, if the sweep names an
+  image, sheet.png (tiles of ``--tile`` px) into ``--out`` (default DIR); returns 0."""
   plan, rows = sweep_report.collect(args.dir)
   groups = sweep_report.aggregate(plan, rows)
+  chosen = getattr(args, 'baseline', None)
+  baseline = sweep_report.resolve_baseline(plan, rows, plan.get('baseline') if chosen is None
+                                           else chosen)
+  comparison = sweep_report.compare(plan, groups, rows, baseline) if baseline else None
   out = Path(args.out or args.dir)
   out.mkdir(parents=True, exist_ok=True)
-  table = sweep_report.markdown(plan, groups, rows)
-  hardware = sorted({r['hardware'] for r in rows if r['hardware']})
-  commits = sorted({r['commit'][:10] for r in rows if r['commit']})
-  total = sum(r['wall_time_s'] or 0 for r in rows if r['status'] == 'completed')
-  header = [f'# Sweep {plan["name"]}', '']
-  if plan.get('description'):
-    header += [plan['description'], '']
-  header += [f'Config `{plan["config"]}`; {len(rows)} cells; seeds {plan["seeds"]}.',
-             f'Hardware: {"; ".join(hardware) or "n/a"}. Commits: {", ".join(commits) or "n/a"}.',
-             f'Total run time {total / 60:.1f} min (sum over cells).',
-             'Numbers: mean ± standard error over seeds (sample std / sqrt(n)); "final" is '
-             'the last logged value, "best" the min or max over the run.', '', '']
-  sweep_report_path = out / 'table.md'
-  sweep_report_path.write_text('\n'.join(header) + table)
-  write_json(out / 'summary.json', {'name': plan['name'], 'config': plan['config'],
-                                    'hardware': hardware, 'commits': commits,
-                                    'total_run_time_s': round(total, 1), 'groups': groups,
-                                    'cells': rows})
-  written = [sweep_report_path, out / 'summary.json']
+  table_path = out / 'table.md'
+  table_path.write_text(sweep_report.document(plan, groups, rows, comparison))
+  fingerprints = {r['fingerprint']: r['fingerprint_info'] for r in rows if r['fingerprint']}
+  write_json(out / 'summary.json', {
+      'name': plan['name'], 'config': plan['config'],
+      'hardware': sorted({r['hardware'] for r in rows if r['hardware']}),
+      'commits': sorted({r['commit'][:10] for r in rows if r['commit']}),
+      'total_run_time_s': round(sum(r['wall_time_s'] or 0 for r in rows
+                                    if r['status'] == 'completed'), 1),
+      'fingerprints': fingerprints,
+      'majority_fingerprint': sweep_report.majority_fingerprint(rows),
+      'baseline': comparison, 'groups': groups,
+      'cells': [{k: v for k, v in r.items() if k != 'fingerprint_info'} for r in rows]})
+  written = [table_path, out / 'summary.json']
   if plan.get('image'):
     sheet = sweep_report.contact_sheet(args.dir, plan, rows, tile=args.tile)
     sheet.save(out / 'sheet.png')

@@ -94,7 +94,9 @@ class Sweep:
   last match is used) of each run shown in the contact sheet, '' for none. The first
   axis gives the sheet's rows, the others its columns. ``derive(labels) -> overrides``
   adds settings that depend on several axes at once (a paper's per-style ratio under
-  one convention only); they apply after the axes' own.
+  one convention only); they apply after the axes' own. ``baseline`` ({axis: label},
+  naming some or all axes) is the setting every group is compared with in the report
+  (Welch's t-test; ``jaxstyle sweep report --baseline`` overrides it).
   """
   name: str
   config: str
@@ -107,6 +109,7 @@ class Sweep:
   description: str = ''
   entry: str = 'jaxstyle'  # the module run as ``python -m ENTRY run CONFIG --workdir ...``
   derive: Callable[[dict], dict] | None = None
+  baseline: Mapping[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +264,7 @@ class SweepDir:
                       'axes': [{'name': a.name, 'labels': list(a.values)} for a in sweep.axes],
                       'seeds': list(sweep.seeds), 'image': sweep.image,
                       'metrics': [dataclasses.asdict(m) for m in sweep.metrics],
+                      'baseline': dict(sweep.baseline) if sweep.baseline else None,
                       'cells': entries})
 
   def state(self, name: str) -> dict:

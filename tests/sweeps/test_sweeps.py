@@ -287,7 +287,8 @@ def test_hosts_of_a_slice_each_run_their_share(tmp_path):
 def test_report_of_a_stub_sweep_matches_hand_computed_numbers(tmp_path):
   # The stub logs loss = value * scale per step; values '3,1,2' -> final 2*scale,
   # best (min) 1*scale; '5' -> 5*scale for both. Seeds 0, 1, 2 differ by the seed
-  # itself (below), so the standard error is that of {x, x+1, x+2}: 1/sqrt(3) = 0.577.
+  # itself (below), so the standard error is that of {x, x+1, x+2}: 1/sqrt(3) = 0.577,
+  # and the 95 % interval mean ± t(0.975, 2 df) s.e. = mean ± 4.302653 * 0.57735 = ± 2.484.
   sweep_file, _, root = _stub(tmp_path)
   assert _run_cli('run', sweep_file, '--dir', root).returncode == 0
   for cell in root.joinpath('runs').iterdir():  # add the seed to every logged value
@@ -299,15 +300,24 @@ def test_report_of_a_stub_sweep_matches_hand_computed_numbers(tmp_path):
   assert out.returncode == 0, out.stderr
   table = (tmp_path / 'report' / 'table.md').read_text()
   assert '| scale | kind | seeds | loss.final | loss.best | wall time / run |' in table
-  assert '| 1 | a | 3/3 | 3 ± 0.58 | 2 ± 0.58 | 2 s |' in table
-  assert '| 1 | b | 3/3 | 6 ± 0.58 | 6 ± 0.58 | 2 s |' in table
-  assert '| 10 | a | 3/3 | 21 ± 0.58 | 11 ± 0.58 | 2 s |' in table
-  assert '| 10 | b | 3/3 | 51 ± 0.58 | 51 ± 0.58 | 2 s |' in table
+  assert '| 1 | a | 3/3 | 3 ± 0.58 [0.516, 5.48] | 2 ± 0.58 [-0.484, 4.48] | 2 s |' in table
+  assert '| 1 | b | 3/3 | 6 ± 0.58 [3.52, 8.48] | 6 ± 0.58 [3.52, 8.48] | 2 s |' in table
+  assert '| 10 | a | 3/3 | 21 ± 0.58 [18.5, 23.5] | 11 ± 0.58 [8.52, 13.5] | 2 s |' in table
+  assert '| 10 | b | 3/3 | 51 ± 0.58 [48.5, 53.5] | 51 ± 0.58 [48.5, 53.5] | 2 s |' in table
+  assert '`unrecorded`: 12 cells' in table and 'Warning' not in table  # stub: no fingerprint
   summary = json.loads((tmp_path / 'report' / 'summary.json').read_text())
   group = summary['groups'][2]
   assert group['labels'] == {'scale': '10', 'kind': 'a'}
   mean, se, n = group['metrics']['loss.best']
   assert (mean, n) == (11.0, 3) and se == pytest.approx(1 / np.sqrt(3))
+  assert group['ci95']['loss.best'] == pytest.approx([11 - 2.484138, 11 + 2.484138])
+  assert summary['baseline'] is None and summary['fingerprints'] == {
+      'unrecorded': {'id': 'unrecorded'}}
+  plan = json.loads((root / 'sweep.json').read_text())
+  for cell, entry in zip(summary['cells'], plan['cells']):  # enough to rerun every cell
+    assert cell['fingerprint'] == 'unrecorded'
+    assert (cell['command'], cell['config'], cell['overrides']) == \
+        (entry['command'], entry['config'], entry['overrides'])
 
 
 def _fake_sweep(root: Path, cells: dict, metrics: list, image: str = '') -> None:
@@ -362,10 +372,15 @@ def test_aggregation_against_hand_computed_mean_and_standard_error(tmp_path):
   # hq final {30, 40, 60}% -> mean 43.33, s.e. sqrt(233.33 / 3) = 8.819; best {50, 40, 90}.
   assert a['metrics']['hq.final'] == pytest.approx((130 / 3, np.sqrt(700 / 3 / 3), 3))
   assert a['metrics']['hq.best'] == pytest.approx((60.0, np.sqrt(700 / 3), 3))
+  # 95 % intervals: mean ± t(0.975, 2 df) s.e. with t = 4.302653 (a t-table's value).
+  for column, (mean, se, _) in a['metrics'].items():
+    assert a['ci95'][column] == pytest.approx([mean - 4.302653 * se, mean + 4.302653 * se])
   assert a['wall_time_s'] == pytest.approx(30.0)
-  assert b['num_done'] == 1 and b['metrics']['modes.final'] == (8.0, None, 1)
+  assert b['num_done'] == 1 and b['metrics']['modes.final'] == [8.0, None, 1]
+  assert b['ci95']['modes.final'] is None
   table = sweep_report.markdown(plan, groups, rows)
-  assert '| a | 3/3 | 2.33 ± 0.88 | 2.33 ± 0.88 | 43.3 ± 8.8 | 60 ± 15 | 30 s |' in table
+  assert ('| a | 3/3 | 2.33 ± 0.88 [-1.46, 6.13] | 2.33 ± 0.88 [-1.46, 6.13] | '
+          '43.3 ± 8.8 [5.39, 81.3] | 60 ± 15 [-5.72, 126] | 30 s |') in table
   assert '| b | 1/2 | 8 | 8 | 25 | 25 | 5 s |' in table
   assert 'Not in the table (not finished): loss=b__seed=1 (failed).' in table
 
