@@ -91,10 +91,10 @@ def test_prediction_interval_by_hand_and_by_coverage():
   assert stats.prediction_interval([3.0]) is None
   # Under a normal model ONE new draw falls inside with probability `level` exactly.
   rng = np.random.default_rng(0)
-  draws = rng.normal(size=(4000, 6))
+  draws = rng.normal(size=(2000, 6))
   inside = [lo <= row[-1] <= hi for row in draws
             for lo, hi in [stats.prediction_interval(row[:-1])]]
-  assert np.mean(inside) == pytest.approx(0.95, abs=0.012)  # 3.5 binomial s.d.
+  assert np.mean(inside) == pytest.approx(0.95, abs=0.017)  # 3.5 binomial s.d.
   scipy_stats = pytest.importorskip('scipy.stats')
   x = [0.3, 1.9, 2.2, 4.0, 1.1]
   expected = scipy_stats.t.interval(0.9, 4, loc=np.mean(x),
