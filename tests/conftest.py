@@ -4,6 +4,12 @@ import os
 
 os.environ.setdefault('JAX_NUM_CPU_DEVICES', '8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# The default reproducibility setting (a fixed XLA:CPU thread pool), as `jaxstyle run`
+# applies it, so in-process runs get it too (it must precede JAX's start) and every
+# subprocess inherits it.
+from jaxstyle.runtime import determinism  # noqa: E402  (imports no JAX)
+
+determinism.apply(determinism.Setting(True, determinism.DEFAULT_CPU_THREADS))
 
 import signal  # noqa: E402
 

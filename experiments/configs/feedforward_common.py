@@ -43,6 +43,10 @@ def base() -> ml_collections.ConfigDict:
   # 'float32', or 'bfloat16': mixed precision (bf16 activations and convs; float32
   # parameters, Adam state and losses).
   c.precision = 'float32'
+  # Reproducibility (jaxstyle/runtime/determinism.py, docs/reproducibility.md): with
+  # deterministic=True the XLA:CPU thread pool has cpu_threads threads whatever the cores
+  # (the numbers are then the same on 1 core or 64) and GPUs use deterministic kernels.
+  c.repro = ml_collections.ConfigDict(dict(deterministic=True, cpu_threads=2))
   c.data = image_data()
   c.train = ml_collections.ConfigDict(dict(num_steps=40_000, batch_size=4))
   c.optimizer = ml_collections.ConfigDict(dict(name='adam', lr=1e-3, b1=0.9, b2=0.999,

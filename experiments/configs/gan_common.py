@@ -17,6 +17,10 @@ def base() -> ml_collections.ConfigDict:
   # 'float32', or 'bfloat16': mixed precision (bf16 activations, matmuls and convs;
   # float32 parameters, optimiser state, BatchNorm statistics, logits and losses).
   c.precision = 'float32'
+  # Reproducibility (jaxstyle/runtime/determinism.py, docs/reproducibility.md): with
+  # deterministic=True the XLA:CPU thread pool has cpu_threads threads whatever the cores
+  # (the numbers are then the same on 1 core or 64) and GPUs use deterministic kernels.
+  c.repro = ml_collections.ConfigDict(dict(deterministic=True, cpu_threads=2))
 
   c.data = ml_collections.ConfigDict(dict(
       kind='mixture',         # mixture | mnist_idx | folder | tfds

@@ -67,6 +67,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # input gradients on CPU, XLA's convolution on GPU/TPU), or force 'winograd' | 'xla'.
   c.vgg_conv_impl = 'auto'
   c.precision = 'float32'               # the only choice here (bfloat16: GAN, feed-forward)
+  # Reproducibility (jaxstyle/runtime/determinism.py, docs/reproducibility.md): with
+  # deterministic=True the XLA:CPU thread pool has cpu_threads threads whatever the cores
+  # (the numbers are then the same on 1 core or 64) and GPUs use deterministic kernels.
+  c.repro = ml_collections.ConfigDict(dict(deterministic=True, cpu_threads=2))
   # Gatys et al.'s normalised network: each filter scaled to mean activation 1 over
   # these images ('' = off; 'inputs' = this run's content and style images; or
   # comma-separated image files), resized to image_size.

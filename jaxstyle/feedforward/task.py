@@ -30,7 +30,7 @@ from jaxstyle.gatys.transfer import resolve_layer_weights
 from jaxstyle.io import figures, images
 from jaxstyle.kernels import select
 from jaxstyle.perceptual import vgg, weights
-from jaxstyle.runtime import parallel, precision, run_info, rundir, trainloop
+from jaxstyle.runtime import determinism, parallel, precision, run_info, rundir, trainloop
 from jaxstyle.runtime.config import split_list
 from jaxstyle.runtime.rundir import check_writable
 
@@ -262,10 +262,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path, show_progress: b
   Raises ConfigError/ImageError for bad settings or data before training starts; other
   failures are recorded in run_info.json and propagate.
   """
+  # Before JAX starts its backend: the thread pool and XLA flags are read then.
+  repro = determinism.apply_config(config)
   parallel.initialize_distributed()
   workdir = Path(workdir)
   start_time = time.time()
-  info = run_info.collect(int(config.seed))
+  info = run_info.collect(int(config.seed), determinism=repro)
   check_writable(workdir)
   trainer, consts, batch, closers, extra, w = build(config)
   try:

@@ -24,7 +24,7 @@ import numpy as np
 from jaxstyle import data
 from jaxstyle.errors import ConfigError
 from jaxstyle.metrics import frechet, modes, parzen
-from jaxstyle.runtime import checkpoint, parallel
+from jaxstyle.runtime import checkpoint, determinism, parallel
 from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime.rundir import write_json
 
@@ -159,6 +159,7 @@ def evaluate_checkpoint(workdir: str | Path, step: int | None = None, overrides=
     if not key.startswith('eval.'):
       raise ConfigError(f'--config.{key}: only eval.* keys can be changed when evaluating')
   config_lib.apply_overrides(run_config, overrides)
+  determinism.apply_config(run_config)   # as the run was made, before JAX starts
   source, shape, transform, trainer = task.build(run_config)
   ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', 1)
   try:

@@ -24,7 +24,7 @@ from jaxstyle.gan import evaluation
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
 from jaxstyle.io import figures
-from jaxstyle.runtime import parallel, precision, run_info, rundir, trainloop
+from jaxstyle.runtime import determinism, parallel, precision, run_info, rundir, trainloop
 from jaxstyle.runtime.rundir import check_writable, write_json
 
 
@@ -80,11 +80,13 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   evaluation numbers under 'eval'). Bad data or settings raise ConfigError/ImageError
   before any output; other failures are recorded in run_info.json and propagate.
   """
+  # Before JAX starts its backend: the thread pool and XLA flags are read then.
+  repro = determinism.apply_config(config)
   parallel.initialize_distributed()
   workdir = Path(workdir)
   start_time = time.time()
   is_main = jax.process_index() == 0
-  info = run_info.collect(int(config.seed))
+  info = run_info.collect(int(config.seed), determinism=repro)
   check_writable(workdir)
 
   # Everything that can be wrong with the inputs fails here, before any output.

@@ -28,7 +28,7 @@ from jaxstyle.gatys import transfer
 from jaxstyle.io import images
 from jaxstyle.kernels import select
 from jaxstyle.perceptual import weights
-from jaxstyle.runtime import precision, run_info, rundir
+from jaxstyle.runtime import determinism, precision, run_info, rundir
 from jaxstyle.runtime.config import split_list, split_numbers
 from jaxstyle.runtime.interrupt import StopRequest
 from jaxstyle.runtime.rundir import MetricWriter, check_writable
@@ -142,9 +142,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
   Returns the summary also stored in run_info.json. Raises a JaxstyleError, having
   written nothing, for bad input; NonFiniteLossError after saving the last good image.
   """
+  # Before JAX starts its backend: the thread pool and XLA flags are read then.
+  repro = determinism.apply_config(config)
   workdir = Path(workdir)
   start = time.time()
-  info = run_info.collect(int(config.seed))
+  info = run_info.collect(int(config.seed), determinism=repro)
   _check_workdir(workdir)
 
   # Everything that can be wrong with the inputs fails here, before any output.

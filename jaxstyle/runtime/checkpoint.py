@@ -26,6 +26,8 @@ _ORBAX_TMP_SUFFIX = '.orbax-checkpoint-tmp'
 # kernel formulations, which change speed and rounding only and whose 'auto' resolves
 # anew on the backend that resumes).
 RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'parallel.',
+                     # how XLA runs (the numbers after resuming follow the new setting)
+                     'repro.',
                      # how the input pipeline runs, not which examples it yields; and
                      # on_bad_image: a run that 'stop' let reach step k met no bad image,
                      # so it equals a 'skip' run up to k and may resume as one
