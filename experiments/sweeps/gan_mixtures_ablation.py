@@ -46,4 +46,7 @@ def get_sweep(arg=None) -> Sweep:
       metrics=[Metric('modes', 'modes', 'evals.jsonl', 'max'),
                Metric('hq_percent', 'hq', 'evals.jsonl', 'max', scale=100.0),
                Metric('reverse_kl', 'reverse_kl', 'evals.jsonl', 'min')],
-      image='samples/step_*.png')
+      image='samples/step_*.png',
+      # Every cell is compared with PacGAN's own setting on the same data (Welch's t-test
+      # over seeds in the report; jaxstyle sweep report --baseline changes it).
+      baseline={'loss': 'non-saturating', 'sn': 'off'})
