@@ -6,7 +6,9 @@
     jaxstyle sweep run SWEEP[:ARGS] [--dir DIR] [--workers N] [--accelerator A]
                        [--devices-per-worker K] [--share-devices] [--config.KEY=VALUE ...]
     jaxstyle sweep status DIR
-    jaxstyle sweep report DIR [--out DIR]
+    jaxstyle sweep report DIR [--out DIR] [--baseline AXIS=LABEL,...]
+    jaxstyle reproduce RUN_OR_SWEEP_OR_RESULTS [--cells REGEX] [--limit N] [--out DIR]
+                       [--config.KEY=VALUE ...]
 
 CONFIG is a shipped config's name (``jaxstyle run --help`` lists them) or a config file;
 SWEEP likewise. ``--config.KEY=VALUE`` is the one override syntax of every subcommand
@@ -122,7 +124,24 @@ def _build_parser() -> argparse.ArgumentParser:
   sreport.add_argument('--tile', type=int, default=160, help='contact sheet tile size (px)')
   sreport.add_argument('--baseline', help='AXIS=LABEL,... the group each group is compared '
                        'with (Welch t-test; default: the sweep\'s baseline; \'\': none)')
+  rp = sub.add_parser('reproduce', help='rerun recorded runs and compare their numbers',
+                      description='Reruns the recorded commands of a run directory, a sweep '
+                      'directory or a results folder (a sweep report summary.json or a '
+                      'reproduce.json) and says per metric: bitwise equal, within the recorded '
+                      "seeds' spread (95 %% prediction interval), or outside it, next to how the "
+                      "rerun's fingerprint differs. --config.KEY=VALUE changes every rerun. Exit "
+                      'status 1 if a number is outside the spread or differs.')
+  rp.add_argument('path', help='run directory, sweep directory or results folder')
+  rp.add_argument('--cells', default='', help='regex: only the runs whose name matches')
+  rp.add_argument('--limit', type=int, help='rerun at most this many (after --cells)')
+  rp.add_argument('--out', help='where reruns go (default runs/reproduce/NAME)')
+  rp.add_argument('--dry-run', action='store_true', help='print the commands, run nothing')
   return parser
+
+
+def _reproduce(args, overrides) -> int:
+  from jaxstyle.sweeps import reproduce
+  return reproduce.cmd_reproduce(args, overrides)
 
 
 def _run(args, overrides) -> int:
@@ -193,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   args = _build_parser().parse_args(rest)
-  handlers = {'run': _run, 'stylise': _stylise, 'evaluate': _evaluate, 'sweep': _sweep}
+  handlers = {'run': _run, 'stylise': _stylise, 'evaluate': _evaluate, 'sweep': _sweep,
+              'reproduce': _reproduce}
   try:
     return handlers[args.command](args, overrides)
   except JaxstyleError as e:

@@ -333,6 +333,8 @@ def cmd_report(args) -> int:
   fingerprints = {r['fingerprint']: r['fingerprint_info'] for r in rows if r['fingerprint']}
   write_json(out / 'summary.json', {
       'name': plan['name'], 'config': plan['config'],
+      # What `jaxstyle reproduce` needs to rerun and re-read any cell from this file alone.
+      'metrics': plan['metrics'], 'axes': plan['axes'], 'seeds': plan['seeds'],
       'hardware': sorted({r['hardware'] for r in rows if r['hardware']}),
       'commits': sorted({r['commit'][:10] for r in rows if r['commit']}),
       'total_run_time_s': round(sum(r['wall_time_s'] or 0 for r in rows
