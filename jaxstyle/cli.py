@@ -122,6 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
   sreport.add_argument('dir')
   sreport.add_argument('--out', help='output directory (default: the sweep directory)')
   sreport.add_argument('--tile', type=int, default=160, help='contact sheet tile size (px)')
+  sreport.add_argument('--only', default='', help='regex: report only the cells whose name '
+                       'matches (part of a sweep)')
   sreport.add_argument('--baseline', help='AXIS=LABEL,... the group each group is compared '
                        'with (Welch t-test; default: the sweep\'s baseline; \'\': none)')
   rp = sub.add_parser('reproduce', help='rerun recorded runs and compare their numbers',

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.figures import reproduce_manifest
+from jaxstyle.runtime.rundir import write_json
 from jaxstyle.sweeps import report
 
 # PacGAN Table 1, "GAN" row (Lin et al. 2018): mean +- s.e. over 10 trials, 400 epochs.
@@ -46,6 +48,9 @@ def main():
                   f'gan_mixtures:steps={args.steps},seeds={args.seeds}', '--dir', args.runs,
                   *args.extra], check=True)
   plan, rows = report.collect(args.runs)
+  # Every cell's command and numbers, for `jaxstyle reproduce results/gan`.
+  write_json(out / 'mixtures.reproduce.json',
+             reproduce_manifest.from_rows(plan, rows, 'mixtures.json'))
   table = {}
   for mixture in plan['axes'][0]['labels']:
     cells = []

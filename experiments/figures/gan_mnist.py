@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from experiments.figures import reproduce_manifest
+from jaxstyle.runtime.rundir import write_json
 from jaxstyle.sweeps import report
 
 PUBLISHED = 'Goodfellow et al. 2014 Table 1, adversarial nets on MNIST: 225 ± 2 nats (10k test images)'
@@ -46,6 +48,8 @@ def main():
                   f'dcgan_steps={args.dcgan_steps},mnist={args.mnist}', '--dir', args.runs],
                  check=True)
   plan, cells = report.collect(args.runs)
+  # Every cell's command and numbers, for `jaxstyle reproduce results/gan`.
+  write_json(out / 'mnist.reproduce.json', reproduce_manifest.from_rows(plan, cells, 'mnist.json'))
   commands = {c['name']: c['command'] for c in plan['cells']}
   rows = {}
   for cell in cells:

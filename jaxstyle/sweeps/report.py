@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -108,6 +109,23 @@ def collect(root: str | Path) -> tuple[dict, list[dict]]:
       row['metrics'][m['name']] = read_metric(run_dir, m)
     rows.append(row)
   return plan, rows
+
+
+def subset(plan: dict, rows: Sequence[dict], only: str) -> tuple[dict, list[dict]]:
+  """The plan and rows of the cells whose name matches regex ``only`` (a report of part of
+  a sweep), each axis keeping only the labels those cells have. Raises ConfigError."""
+  try:
+    pattern = re.compile(only)
+  except re.error as e:
+    raise ConfigError(f'--only {only!r} is not a regular expression: {e}') from None
+  kept = [r for r in rows if pattern.search(r['name'])]
+  if not kept:
+    raise ConfigError(f'--only {only!r} matches no cell of sweep {plan["name"]}')
+  names = {r['name'] for r in kept}
+  axes = [{**a, 'labels': [l for l in a['labels']
+                           if any(r['labels'].get(a['name']) == l for r in kept)]}
+          for a in plan['axes']]
+  return {**plan, 'axes': axes, 'cells': [c for c in plan['cells'] if c['name'] in names]}, kept
 
 
 def _hardware(info: dict) -> str | None:

@@ -321,6 +321,8 @@ def cmd_report(args) -> int:
   Welch's t-test of every group against it), summary.json and, if the sweep names an
   image, sheet.png (tiles of ``--tile`` px) into ``--out`` (default DIR); returns 0."""
   plan, rows = sweep_report.collect(args.dir)
+  if getattr(args, 'only', ''):
+    plan, rows = sweep_report.subset(plan, rows, args.only)
   groups = sweep_report.aggregate(plan, rows)
   chosen = getattr(args, 'baseline', None)
   baseline = sweep_report.resolve_baseline(plan, rows, plan.get('baseline') if chosen is None
