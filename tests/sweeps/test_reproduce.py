@@ -132,3 +132,24 @@ def test_verdicts_and_command_rewriting():
       [sys.executable, '-m', 'jaxstyle', 'run']
   with pytest.raises(ConfigError, match='empty'):
     reproduce._argv('')
+
+
+def test_report_of_part_of_a_sweep():
+  from jaxstyle.sweeps import report
+  plan = {'name': 's', 'axes': [{'name': 'data', 'labels': ['ring8', 'grid25']},
+                                {'name': 'loss', 'labels': ['a', 'b']}],
+          'cells': [{'name': f'data={d}__loss={l}__seed=0'} for d in ('ring8', 'grid25')
+                    for l in ('a', 'b')]}
+  rows = [{'name': c['name'], 'labels': dict(zip(('data', 'loss'), c['name'].split('__')[:2]))}
+          for c in plan['cells']]
+  for r in rows:
+    r['labels'] = {k: v.split('=')[1] for k, v in r['labels'].items()}
+  part, kept = report.subset(plan, rows, 'data=ring8')
+  assert [r['name'] for r in kept] == ['data=ring8__loss=a__seed=0', 'data=ring8__loss=b__seed=0']
+  assert part['axes'] == [{'name': 'data', 'labels': ['ring8']},
+                          {'name': 'loss', 'labels': ['a', 'b']}]
+  assert [c['name'] for c in part['cells']] == [r['name'] for r in kept]
+  with pytest.raises(ConfigError, match='matches no cell'):
+    report.subset(plan, rows, 'data=moons')
+  with pytest.raises(ConfigError, match='not a regular expression'):
+    report.subset(plan, rows, '(')
