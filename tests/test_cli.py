@@ -35,7 +35,7 @@ def one_error_line(r, *needles):
 def test_help_lists_the_subcommands(tmp_path):
   r = jaxstyle('--help', cwd=tmp_path)
   assert r.returncode == 0
-  for sub in ('run', 'stylise', 'evaluate', 'sweep'):
+  for sub in ('run', 'stylise', 'evaluate', 'sweep', 'reproduce'):
     assert f'    {sub}' in r.stdout, r.stdout
   script = shutil.which('jaxstyle')
   if script is None:

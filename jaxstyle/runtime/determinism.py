@@ -64,6 +64,7 @@ class Setting:
   cpu_threads: int | None
 
   def record(self) -> dict:
+    """The setting as run_info.json records it."""
     return {'deterministic': self.deterministic, 'cpu_threads': self.cpu_threads}
 
 

@@ -244,16 +244,19 @@ def compare(rec: Recorded, run_dir: Path) -> dict:
   for key in sorted(set(rec.numbers) | set(new)):
     metrics[key] = {'recorded': rec.numbers.get(key), 'rerun': new.get(key),
                     **verdict(rec.numbers.get(key), new.get(key), rec.spread.get(key, []))}
-  if rec.fingerprint is None or rec.fingerprint.get('id') == report.UNRECORDED:
-    fp_diff = ['the recorded run has no fingerprint (made before fingerprints were recorded)']
-  else:
-    fp_diff = run_info.difference(rec.fingerprint, new_fp)
+  unrecorded = rec.fingerprint is None or rec.fingerprint.get('id') == report.UNRECORDED
+  fp_diff = [] if unrecorded else run_info.difference(rec.fingerprint, new_fp)
   return {'name': rec.name, 'metrics': metrics, 'fingerprint_difference': fp_diff,
+          'fingerprint_recorded': not unrecorded,
+          'same_fingerprint_id': not unrecorded and (new_fp or {}).get('id') ==
+          (rec.fingerprint or {}).get('id'),
           'rerun_fingerprint': (new_fp or {}).get('id'),
           'recorded_fingerprint': (rec.fingerprint or {}).get('id')}
 
 
 def markdown(path: Path, results: Sequence[dict], overrides: Sequence[str]) -> str:
+  """reproduce.md: the verdict counts, then per rerun a table of its numbers and the
+  fingerprint difference."""
   counts = {v: 0 for v in VERDICTS}
   for r in results:
     for m in r['metrics'].values():
@@ -275,8 +278,12 @@ def markdown(path: Path, results: Sequence[dict], overrides: Sequence[str]) -> s
       lines.append(f'| {key} | {_fmt(m["recorded"])} | {_fmt(m["rerun"])} | '
                    f'{m["verdict"]}{extra} |')
     diff = r['fingerprint_difference']
-    lines += ['', 'Fingerprint: ' + ('the same as recorded.' if not diff else
-                                     'differs from the recorded one in ' + '; '.join(diff)), '']
+    lines += ['', 'Fingerprint: ' + (
+        'none recorded (the run was made before fingerprints were recorded).'
+        if not r.get('fingerprint_recorded', True) else 'the same as recorded.' if not diff
+        else ('the same id; it differs only in fields outside the id: ' if
+              r.get('same_fingerprint_id') else 'differs from the recorded one in ')
+        + '; '.join(diff)), '']
   return '\n'.join(lines) + '\n'
 
 
@@ -320,9 +327,14 @@ def cmd_reproduce(args, overrides=()) -> int:
     bad |= any(v not in ('equal', 'within') for v in verdicts)
     summary = ', '.join(f'{v} {verdicts.count(v)}' for v in VERDICTS if v in verdicts)
     fp = result['fingerprint_difference']
-    print(f'  {rec.name}: {summary}; fingerprint '
-          + ('same' if not fp else f'differs ({len(fp)} field(s): {fp[0]}'
-             + (', ...' if len(fp) > 1 else '') + ')'), flush=True)
+    if not result['fingerprint_recorded']:
+      fp_text = 'not recorded'
+    elif not fp:
+      fp_text = 'same'
+    else:
+      kind = 'same id, differs outside it' if result['same_fingerprint_id'] else 'differs'
+      fp_text = f'{kind} ({"; ".join(fp[:3])}{"; ..." if len(fp) > 3 else ""})'
+    print(f'  {rec.name}: {summary}; fingerprint {fp_text}', flush=True)
     for key, m in result['metrics'].items():
       if m['verdict'] not in ('equal',):
         extra_text = (f' [{_fmt(m["interval"][0])}, {_fmt(m["interval"][1])}]'
