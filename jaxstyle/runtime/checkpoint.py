@@ -18,6 +18,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxstyle.errors import ConfigError, OutputError
+from jaxstyle.runtime.config import flatten
 
 # Orbax writes step N into 'N.orbax-checkpoint-tmp' and renames it when complete.
 _ORBAX_TMP_SUFFIX = '.orbax-checkpoint-tmp'
@@ -40,17 +41,6 @@ RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'paralle
 # Keys added after checkpoints were first written, with the value that a checkpoint
 # without them was trained with.
 ADDED_KEYS = {'precision': 'float32'}
-
-
-def flatten(d, prefix=''):
-  """A nested dict -> one level with dotted keys: {'train': {'lr': 1}} -> {'train.lr': 1}."""
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(flatten(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = v
-  return out
 
 
 def fingerprint(config_dict: dict) -> dict:

@@ -205,6 +205,17 @@ def _unknown(config, key: str) -> ConfigError:
   return ConfigError(f'unknown config key {key!r}; {hint}')
 
 
+def flatten(d, prefix=''):
+  """A nested dict -> one level with dotted keys: {'train': {'lr': 1}} -> {'train.lr': 1}."""
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
 def parse_override_args(argv: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
   """Splits ``--config.KEY=VALUE`` / ``--config.KEY VALUE`` from the other arguments."""
   overrides, rest = [], []

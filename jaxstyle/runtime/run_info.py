@@ -14,6 +14,8 @@ from pathlib import Path
 
 import jax
 
+from jaxstyle.runtime.config import flatten
+
 PACKAGES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-datasets',
             'ml-collections', 'numpy', 'pillow', 'h5py', 'jaxstyle')
 
@@ -149,16 +151,7 @@ def describe(fp: dict) -> str:
 
 def difference(a: dict | None, b: dict | None) -> list[str]:
   """The fields two fingerprints differ in, as 'key: A -> B' lines (ignoring 'id')."""
-  a, b = a or {}, b or {}
-  def flat(d, prefix=''):
-    out = {}
-    for k, v in d.items():
-      if isinstance(v, dict):
-        out.update(flat(v, f'{prefix}{k}.'))
-      else:
-        out[f'{prefix}{k}'] = v
-    return out
-  fa, fb = flat(a), flat(b)
+  fa, fb = flatten(a or {}), flatten(b or {})
   return [f'{k}: {fa.get(k)!r} -> {fb.get(k)!r}' for k in sorted(set(fa) | set(fb))
           if k not in ('id', 'hostname_hash') and fa.get(k) != fb.get(k)]
 
