@@ -33,12 +33,14 @@ def _run(args, workdir, cores, deterministic):
   env = dict(os.environ, JAX_NUM_CPU_DEVICES='1')
   if not deterministic:  # XLA's defaults: no fixed pool (conftest set the default one)
     env.pop('PJRT_NPROC', None)
-  cpus = set(CORES[:cores])
+  # The child pins itself, then execs the run (a preexec_fn would fork this multithreaded
+  # JAX process and run Python in the child, which can deadlock).
+  pin = ('import os, sys; os.sched_setaffinity(0, {%s}); os.execv(sys.executable, '
+         '[sys.executable] + sys.argv[1:])' % ', '.join(map(str, CORES[:cores])))
   proc = subprocess.run(
-      [sys.executable, '-m', 'jaxstyle', 'run', *map(str, args), f'--workdir={workdir}',
-       f'--config.repro.deterministic={deterministic}'],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-      preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+      [sys.executable, '-c', pin, '-m', 'jaxstyle', 'run', *map(str, args),
+       f'--workdir={workdir}', f'--config.repro.deterministic={deterministic}'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   info = json.loads((Path(workdir) / 'run_info.json').read_text())
   assert info['fingerprint']['cores_visible'] == cores
