@@ -17,7 +17,9 @@ from jaxstyle.data.sources import (
                                   ImageFolder,
                                   Subset,
                                   TFDSSource,
+                                  check_same_classes,
                                   mixture_centers,
+                                  mixture_source,
                                   mnist_idx,
                                   read_idx,
                                   sample_mixture,
@@ -38,7 +40,7 @@ from jaxstyle.data.transforms import (
 )
 
 __all__ = ['IMAGE_SUFFIXES', 'ArraySource', 'ImageFolder', 'Loader', 'RandomCrops', 'Subset',
-           'TFDSSource', 'check_range', 'data_shape', 'default_workers', 'loader_options',
-           'loader_transform', 'mixture_centers', 'mnist_idx', 'normalize', 'normalizing',
+           'TFDSSource', 'check_range', 'check_same_classes', 'data_shape', 'default_workers', 'loader_options',
+           'loader_transform', 'mixture_centers', 'mixture_source', 'mnist_idx', 'normalize', 'normalizing',
            'preprocess', 'preprocess_uint8', 'read_idx', 'sample_mixture', 'source_from_config',
            'subset', 'transform_from_config', 'verify_mode']

@@ -47,13 +47,18 @@ class Loader:
     process_index, process_count: this process's rows of each global batch.
     prefetch: steps loaded ahead of the one asked for (0: load on demand).
     workers: threads that decode and transform the rows of a step in parallel.
+    labels: also return the rows' int32 class labels (``source.labels``): ``batch``
+      then gives ``(examples, labels)``.
   """
 
   def __init__(self, source, global_batch: int, sub_steps: int, seed: int, transform,
                process_index: int = 0, process_count: int = 1, prefetch: int = 2,
-               workers: int = 1):
+               workers: int = 1, labels: bool = False):
     if len(source) == 0:
       raise ConfigError(f'dataset {source.name} is empty')
+    if labels and not getattr(source, 'num_classes', 0):
+      source.labels(np.zeros(0, np.int64))  # raises the source's "no labels" error
+    self.labels = bool(labels)
     if global_batch % process_count:
       raise ConfigError(f'the global batch ({global_batch}) must be a multiple of the '
                         f'process count ({process_count})')
@@ -93,11 +98,28 @@ class Loader:
       out[sel] = self._perm(int(epoch))[positions[sel] % n]
     return out
 
-  def _load_rows(self, indices: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    examples = self.source.get(indices)
+  def _load_rows(self, indices: np.ndarray, positions: np.ndarray):
+    labels = None
+    if self.labels and hasattr(self.source, 'get_labeled'):
+      examples, labels = self.source.get_labeled(indices)   # one read per record (TFDS)
+    else:
+      examples = self.source.get(indices)
+      if self.labels:
+        labels = self.source.labels(indices)
+    if labels is not None:
+      labels = np.asarray(labels, np.int32)
+      k = self.source.num_classes
+      bad = (labels < 0) | (labels >= k)
+      if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f'{self.source.name}: example {int(indices[i])} has label '
+                          f'{int(labels[i])}, outside the {k} classes 0-{k - 1}; fix the '
+                          f'labels or the class list')
     if getattr(self.transform, 'needs_positions', False):
-      return np.asarray(self.transform(examples, positions))
-    return np.asarray(self.transform(examples))
+      x = np.asarray(self.transform(examples, positions))
+    else:
+      x = np.asarray(self.transform(examples))
+    return x if labels is None else (x, labels)
 
   def _chunks(self, step: int):
     # Indices are computed here, on the calling thread: the permutation cache is not
@@ -109,13 +131,16 @@ class Loader:
   def _submit(self, step: int) -> list[concurrent.futures.Future]:
     return [self._pool.submit(self._load_rows, i, p) for i, p in self._chunks(step)]
 
-  def _assemble(self, parts: list[np.ndarray]) -> np.ndarray:
+  def _assemble(self, parts: list, labelled: bool | None = None):
+    if self.labels if labelled is None else labelled:
+      return tuple(self._assemble([p[i] for p in parts], False) for i in range(2))
     flat = parts[0] if len(parts) == 1 else np.concatenate(parts)
     return flat.reshape(self.sub_steps, self.rows, *flat.shape[1:])
 
   def batch(self, step: int) -> np.ndarray:
     """This process's rows of global step ``step``: the transformed examples,
-    shaped (sub_steps, global_batch / process_count, *example_shape).
+    shaped (sub_steps, global_batch / process_count, *example_shape), and with
+    ``labels`` their labels (sub_steps, global_batch / process_count) as a pair.
 
     Queues steps step + 1 ... step + ``prefetch`` behind this one, so calling with
     consecutive steps overlaps decoding with training; any step may be asked for. An

@@ -3,12 +3,18 @@
 Every source is random access (``len``, ``get(indices)``), so the order of examples is a
 pure function of (seed, position) and needs no iterator state (see ``loader``). ``get``
 may be called from several loader threads at once.
+
+Labels. A source that has them says so with ``num_classes`` > 0 and ``class_names``, and
+``labels(indices)`` returns their int32 class indices: the MNIST idx label files, TFDS's
+``label`` feature, an image folder's class subfolders (``classes=True``) and the 2D
+mixtures' mode index. ``labels`` of a source without them raises ConfigError.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import gzip
+import hashlib
 import struct
 import threading
 import warnings
@@ -30,11 +36,31 @@ VERIFY_MODES = ('lazy', 'upfront')
 
 # --------------------------------------------------------------------------- sources
 
-class ArraySource:
-  """Examples already in memory (uint8 images or float points)."""
+def _no_labels(source):
+  return ConfigError(f'{source.name} has no class labels; a conditional model '
+                     f'(model.conditioning) needs a labelled source: MNIST idx files with '
+                     f'their label file, a TFDS dataset with a label feature, an image folder '
+                     f'with one subfolder per class (data.kind=folder), or a 2D mixture')
 
-  def __init__(self, array: np.ndarray, name: str):
+
+class ArraySource:
+  """Examples already in memory (uint8 images or float points), with optional int labels
+  (``class_names`` gives their names; default '0', '1', ...)."""
+
+  def __init__(self, array: np.ndarray, name: str, labels: np.ndarray | None = None,
+               class_names: list | None = None):
     self.array, self.name = array, name
+    self._labels = None if labels is None else np.asarray(labels, np.int32)
+    if self._labels is not None and len(self._labels) != len(array):
+      raise ConfigError(f'{name}: {len(self._labels)} labels for {len(array)} examples')
+    if self._labels is None:
+      self.class_names = []
+    elif class_names is not None:
+      self.class_names = list(class_names)
+    else:
+      self.class_names = [str(i) for i in range(int(self._labels.max()) + 1)] \
+          if len(self._labels) else []
+    self.num_classes = len(self.class_names)
 
   def __len__(self):
     return len(self.array)
@@ -42,6 +68,12 @@ class ArraySource:
   def get(self, indices):
     """The examples at ``indices`` (any integer array-like), as one array."""
     return self.array[np.asarray(indices)]
+
+  def labels(self, indices) -> np.ndarray:
+    """The int32 class indices of the examples at ``indices``."""
+    if self._labels is None:
+      raise _no_labels(self)
+    return self._labels[np.asarray(indices)]
 
 
 def mixture_centers(kind: str) -> tuple[np.ndarray, float]:
@@ -59,15 +91,17 @@ def mixture_centers(kind: str) -> tuple[np.ndarray, float]:
   raise ConfigError(f"unknown mixture {kind!r}; choose 'ring8' or 'grid25'")
 
 
-def sample_mixture(kind: str, n: int, seed: int) -> np.ndarray:
+def sample_mixture(kind: str, n: int, seed: int, return_modes: bool = False):
   """``n`` points, float32 (n, 2), from PacGAN's ``kind`` mixture ('ring8' or
   'grid25'; see ``mixture_centers``): a uniformly chosen mode plus Gaussian noise of its std.
-  Deterministic in ``seed``; raises ConfigError for an unknown ``kind``.
+  With ``return_modes`` also the mode index of each point (int32 (n,), the label of a
+  conditional model). Deterministic in ``seed``; raises ConfigError for an unknown ``kind``.
   """
   centers, std = mixture_centers(kind)
   rng = np.random.default_rng(seed)
   modes = rng.integers(len(centers), size=n)
-  return (centers[modes] + std * rng.normal(size=(n, 2))).astype(np.float32)
+  points = (centers[modes] + std * rng.normal(size=(n, 2))).astype(np.float32)
+  return (points, modes.astype(np.int32)) if return_modes else points
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -100,7 +134,18 @@ def mnist_idx(directory: str | Path, split: str = 'test') -> ArraySource:
   images = read_idx(path)
   if images.ndim != 3 or images.shape[1:] != (28, 28):
     raise ImageError(f'{path}: expected N x 28 x 28 images, found shape {images.shape}')
-  return ArraySource(images[..., None], f'mnist_idx:{split}')
+  # Labels when the label file is there (t10k-labels-idx1-ubyte[.gz]); a source without
+  # them still trains unconditional models.
+  label_paths = [directory / f'{prefix}-labels-idx1-ubyte{s}' for s in ('.gz', '')]
+  label_path = next((p for p in label_paths if p.exists()), None)
+  labels = None
+  if label_path is not None:
+    labels = read_idx(label_path)
+    if labels.shape != (len(images),) or labels.max(initial=0) > 9:
+      raise ImageError(f'{label_path}: expected {len(images)} digit labels 0-9, found shape '
+                       f'{labels.shape}; re-download it')
+  return ArraySource(images[..., None], f'mnist_idx:{split}', labels,
+                     [str(d) for d in range(10)] if labels is not None else None)
 
 
 class ImageFolder:
@@ -113,10 +158,16 @@ class ImageFolder:
   ``default_rng([seed, i, attempt]).integers(len)`` for attempt 0, 1, ... (the first
   good one), so the folder keeps its length and order, and every process and every
   worker serve the same image for index i. Safe to call from several threads.
+
+  With ``classes=True`` every immediate subfolder of ``root`` is a class (class index =
+  position in the sorted subfolder names, as torchvision's ImageFolder) holding its
+  images at any depth; an image directly in ``root`` or a class subfolder without images
+  is an ImageError. With classes, a bad image's substitute is drawn from the images of
+  its own class, so its label stays right.
   """
 
   def __init__(self, root: str | Path, channels: int = 3, min_side: int = 0,
-               on_bad: str = 'stop', seed: int = 0):
+               on_bad: str = 'stop', seed: int = 0, classes: bool = False):
     if on_bad not in ('stop', 'skip'):
       raise ConfigError(f"data.on_bad_image must be 'stop' or 'skip', got {on_bad!r}")
     self.root, self.channels = Path(root), channels
@@ -124,9 +175,35 @@ class ImageFolder:
     if not self.root.is_dir():
       raise ImageError(f'image folder {self.root} does not exist; set data.path to a '
                        f'directory of images')
-    self.paths = sorted(p for p in self.root.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+    images_in = lambda d: sorted(p for p in d.rglob('*')  # noqa: E731
+                                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    self.class_names, self._labels = [], None
+    if classes:
+      loose = sorted(p.name for p in self.root.iterdir()
+                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+      if loose:
+        raise ImageError(f'image folder {self.root} has images outside class subfolders '
+                         f'({loose[0]}, ...); a conditional model reads one subfolder per '
+                         f'class: move them into their class folder')
+      class_dirs = sorted(d for d in self.root.iterdir() if d.is_dir())
+      per_class = [images_in(d) for d in class_dirs]
+      empty = [d.name for d, paths in zip(class_dirs, per_class) if not paths]
+      if empty:
+        raise ImageError(f'image folder {self.root}: class subfolder(s) {", ".join(empty)} '
+                         f'hold no images; remove them or add images')
+      self.class_names = [d.name for d in class_dirs]
+      self.paths = [p for paths in per_class for p in paths]
+      self._labels = np.concatenate([np.full(len(paths), i, np.int32)
+                                     for i, paths in enumerate(per_class)]) \
+          if per_class else np.zeros(0, np.int32)
+      self._by_class = [np.flatnonzero(self._labels == i) for i in range(len(per_class))]
+    else:
+      self.paths = images_in(self.root)
+    self.num_classes = len(self.class_names)
     if not self.paths:
-      raise ImageError(f'image folder {self.root} holds no images ({", ".join(IMAGE_SUFFIXES)})')
+      raise ImageError(f'image folder {self.root} holds no images ({", ".join(IMAGE_SUFFIXES)})'
+                       + ('; a conditional model needs one subfolder per class' if classes
+                          else ''))
     self.name = f'folder:{self.root}'
     self.skipped: list[str] = []  # bad images ``verify`` found (with on_bad='skip')
     self._bad: dict[int, str] = {}  # index -> why, so a bad file is decoded only once
@@ -173,8 +250,11 @@ class ImageFolder:
         raise ImageError(f'{e}, or set data.on_bad_image=skip (a run it stopped resumes '
                          f'from its last checkpoint when the command is run again)') from None
       first_error = str(e)
+    pool = self._by_class[self._labels[i]] if self._labels is not None else None
     for attempt in range(MAX_SUBSTITUTES):
-      j = int(np.random.default_rng([self.seed, i, attempt]).integers(len(self.paths)))
+      draw = np.random.default_rng([self.seed, i, attempt]).integers(
+          len(self.paths) if pool is None else len(pool))
+      j = int(draw if pool is None else pool[draw])
       try:
         return self._checked(j)
       except ImageError:
@@ -188,6 +268,20 @@ class ImageFolder:
     (``on_bad='stop'``) or is replaced by its substitute (``'skip'``).
     """
     return [self._get_one(int(i)) for i in np.asarray(indices)]
+
+  def labels(self, indices) -> np.ndarray:
+    """The int32 class indices (subfolder order) of the images at ``indices``."""
+    if self._labels is None:
+      raise _no_labels(self)
+    return self._labels[np.asarray(indices)]
+
+  def class_signature(self) -> str:
+    """A short hash of the class names and their image counts: equal on every host of a
+    run that reads the same folder (``check_same_classes``)."""
+    counts = np.bincount(self._labels, minlength=self.num_classes) if self._labels is not None \
+        else []
+    text = '\n'.join(f'{n}:{int(c)}' for n, c in zip(self.class_names, counts))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
   def verify(self, process_index: int = 0, process_count: int = 1,
              workers: int = 1) -> list[str]:
@@ -249,9 +343,30 @@ class TFDSSource:
       raise ConfigError(f'TFDS {name!r} has no split {split!r} ({e}); its splits: '
                         f'{splits}') from None
     self.image_key, self.name = image_key, f'tfds:{name}:{split}'
+    try:
+      names = getattr(builder.info.features['label'], 'names', None)
+    except (KeyError, TypeError):
+      names = None  # no ClassLabel 'label' feature: an unlabelled dataset
+    self.class_names = list(names) if names else []
+    self.num_classes = len(self.class_names)
 
   def __len__(self):
     return len(self.source)
+
+  def labels(self, indices) -> np.ndarray:
+    """The ``label`` feature (int32 class indices) of the examples at ``indices``."""
+    if not self.num_classes:
+      raise _no_labels(self)
+    return np.asarray([int(self.source[int(i)]['label']) for i in np.asarray(indices)],
+                      np.int32)
+
+  def get_labeled(self, indices):
+    """``(get(indices), labels(indices))`` from one read of each record."""
+    if not self.num_classes:
+      raise _no_labels(self)
+    records = [self.source[int(i)] for i in np.asarray(indices)]
+    return ([np.asarray(r[self.image_key]) for r in records],
+            np.asarray([int(r['label']) for r in records], np.int32))
 
   def get(self, indices):
     """The ``image_key`` feature (uint8 (H, W, C)) of the examples at
@@ -266,6 +381,8 @@ class Subset:
   def __init__(self, source, start: int, stop: int):
     self.source, self.start, self.stop = source, start, stop
     self.name = f'{source.name}[{start}:{stop}]'
+    self.class_names = list(getattr(source, 'class_names', []))
+    self.num_classes = len(self.class_names)
 
   def __len__(self):
     return self.stop - self.start
@@ -273,6 +390,12 @@ class Subset:
   def get(self, indices):
     """Examples at ``indices`` counted from ``start`` (index 0 is ``source[start]``)."""
     return self.source.get(np.asarray(indices) + self.start)
+
+  def labels(self, indices) -> np.ndarray:
+    """The labels of the examples at ``indices`` counted from ``start``."""
+    if not self.num_classes:
+      raise _no_labels(self)
+    return self.source.labels(np.asarray(indices) + self.start)
 
 
 def subset(source, spec: str) -> Subset:
@@ -301,18 +424,46 @@ def verify_mode(value) -> str:
   return value
 
 
-def source_from_config(c):
-  """The source named by ``config.data`` (kind: mixture | mnist_idx | folder | tfds)."""
+def check_same_classes(folder: ImageFolder) -> None:
+  """Raises ImageError unless every process of the run sees the same classes with the
+  same image counts in its copy of ``folder`` (a collective; a no-op on one process)."""
+  if jax.process_count() == 1:
+    return
+  from jax.experimental import multihost_utils
+  mine = np.frombuffer(bytes.fromhex(folder.class_signature()), np.uint8)
+  every = np.asarray(multihost_utils.process_allgather(mine)).reshape(jax.process_count(), -1)
+  differ = [p for p in range(len(every)) if not np.array_equal(every[p], every[0])]
+  if differ:
+    raise ImageError(f'image folder {folder.root}: processes {differ} see other class '
+                     f'subfolders or image counts than process 0 ({folder.num_classes} classes '
+                     f'here); give every host the same copy of the folder')
+
+
+def mixture_source(name: str, num_train: int, seed: int) -> ArraySource:
+  """PacGAN's mixture ``name`` as a source of ``num_train`` points labelled by mode."""
+  points, modes = sample_mixture(name, num_train, seed, return_modes=True)
+  return ArraySource(points, f'mixture:{name}', modes,
+                     [f'mode{i}' for i in range(len(mixture_centers(name)[0]))])
+
+
+def source_from_config(c, classes: bool = False):
+  """The source named by ``config.data`` (kind: mixture | mnist_idx | folder | tfds).
+
+  ``classes``: the run needs labels (a conditional model): an image folder is then read
+  as one subfolder per class, checked to be the same on every host.
+  """
   kind = c.kind
   if kind == 'mixture':
-    return ArraySource(sample_mixture(c.name, int(c.num_train), int(c.seed)), f'mixture:{c.name}')
+    return mixture_source(c.name, int(c.num_train), int(c.seed))
   if kind == 'mnist_idx':
     return mnist_idx(c.path, c.split)
   if kind == 'folder':
     # A crop of an image smaller than it is impossible unless the image is scaled first.
     min_side = 0 if c.get('resize') else int(c.get('crop', 0))
     folder = ImageFolder(c.path, int(c.channels), min_side, c.get('on_bad_image', 'stop'),
-                         int(c.get('order_seed', 0)))
+                         int(c.get('order_seed', 0)), classes=classes)
+    if classes:
+      check_same_classes(folder)
     if verify_mode(c.get('verify_images', 'lazy')) == 'upfront':
       # Each process checks only its share, with the loader's workers: on a pod of P
       # hosts a folder of N images costs N / (P workers) decodes before step 1, not N.

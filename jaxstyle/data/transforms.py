@@ -46,12 +46,18 @@ def normalizing(step, value_range: str):
 
   Batches of any other dtype pass unchanged: 2D mixture points are float32 already and
   the texture network's rows are placeholders. The dtype is static under tracing, so
-  this is a compile-time choice, not a branch in the program.
+  this is a compile-time choice, not a branch in the program. A labelled batch
+  ``(examples, labels)`` has its examples normalised and its labels passed on.
   """
   check_range(value_range)
 
   @functools.wraps(step)
   def step_with_normalized_batch(state, batch, *consts):
+    if isinstance(batch, tuple):
+      x, labels = batch
+      if x.dtype == np.uint8:
+        x = normalize(x, value_range)
+      return step(state, (x, labels), *consts)
     if batch.dtype == np.uint8:
       batch = normalize(batch, value_range)
     return step(state, batch, *consts)

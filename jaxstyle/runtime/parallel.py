@@ -169,8 +169,11 @@ class DataParallel:
     """The state as global replicated arrays (for checkpoints); see ``to_global``."""
     return to_global(state, self.replicated)
 
-  def put_batch(self, local_batch: np.ndarray):
-    """This process's rows (sub_steps, local_batch, ...) -> the step's input."""
+  def put_batch(self, local_batch):
+    """This process's rows (sub_steps, local_batch, ...) -> the step's input; a tuple
+    (examples, labels) is split the same way, leaf by leaf."""
+    if isinstance(local_batch, tuple):
+      return tuple(self.put_batch(part) for part in local_batch)
     if self.mode == 'pmap':
       k, b = local_batch.shape[:2]
       return local_batch.reshape(k, self.local_devices, b // self.local_devices,
