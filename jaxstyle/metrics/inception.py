@@ -15,6 +15,14 @@ away from pytorch-fid's float32 numbers.
 Weights: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` read without torch
 (``jaxstyle.io.torch_pickle``), verified against the SHA-256 prefix in its name. Every FID
 written by this module records the weights, the resize mode and both sample counts.
+
+Logits (for the Inception Score): the file's ``fc`` layer (weight (1008, 2048), bias
+(1008,)) is the TF graph's ``softmax/logits`` layer, applied to the same pool3 features at
+HIGHEST precision. By default the bias is left out, as the Inception Score code of
+Salimans et al. (openai/improved-gan) computes them, ``pool3 @ W`` with the weights of
+``softmax/logits/MatMul`` only (torch-fidelity's and torchmetrics' ``logits_unbiased``);
+``fc_bias=True`` gives the network's own logits. ``features_and_logits`` computes both in
+one forward pass.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ WEIGHTS = download.RemoteFile(
         'pt_inception-2015-12-05-6726825d.pth',
     # torch.hub names files <name>-<first 8 hex digits of their SHA-256>.
     checksum='sha256-prefix:6726825d')
+NUM_LOGITS = 1008  # the 2015-12-05 graph's softmax width (ImageNet's 1000 classes, padded)
 OFFLINE_HINT = ('Download it on a machine with network (URL above) and pass '
                 '--config.eval.inception_weights=/path/to/pt_inception-2015-12-05-6726825d.pth')
 
@@ -149,7 +158,10 @@ class InceptionE(nn.Module):
 
 
 class InceptionV3(nn.Module):
-  """(B, H, W, 3) in [-1, 1] -> (B, 2048) pool3 features."""
+  """(B, H, W, 3) in [-1, 1] -> (B, 2048) pool3 features; with ``logits`` the pair
+  (features, (B, 1008) logits of the ``fc`` classifier, its bias added if ``fc_bias``)."""
+  logits: bool = False
+  fc_bias: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -171,7 +183,12 @@ class InceptionV3(nn.Module):
     x = InceptionD(name='Mixed_7a')(x)
     x = InceptionE('avg', name='Mixed_7b')(x)
     x = InceptionE('max', name='Mixed_7c')(x)
-    return x.mean(axis=(1, 2))
+    pool = x.mean(axis=(1, 2))
+    if not self.logits:
+      return pool
+    fc = nn.Dense(NUM_LOGITS, use_bias=self.fc_bias, precision=jax.lax.Precision.HIGHEST,
+                  name='fc')
+    return pool, fc(pool)
 
 
 RESIZE_MODES = ('bilinear',)
@@ -226,7 +243,20 @@ def variables_from_state_dict(sd: dict) -> dict:
     if module == 'bn' and param == 'scale':
       for src, dst in (('running_mean', 'mean'), ('running_var', 'var')):
         _set(stats, names[:-1] + [dst], np.asarray(sd[f'{prefix}.bn.{src}'], np.float32))
+  # The 1008-way classifier, kept when the file has it in pytorch-fid's shapes (the pool3
+  # features never use it; ``logits`` says when it is missing).
+  fc_shapes = {'fc.weight': (NUM_LOGITS, 2048), 'fc.bias': (NUM_LOGITS,)}
+  if all(k in sd and np.shape(sd[k]) == shape for k, shape in fc_shapes.items()):
+    params['fc'] = {'kernel': np.asarray(sd['fc.weight'], np.float32).T.copy(),
+                    'bias': np.asarray(sd['fc.bias'], np.float32)}
   return {'params': params, 'batch_stats': stats}
+
+
+def has_classifier(variables) -> bool:
+  """Whether ``variables`` hold the 1008-way ``fc`` classifier that ``logits`` needs."""
+  fc = variables['params'].get('fc', {})
+  return (np.shape(fc.get('kernel')) == (2048, NUM_LOGITS)
+          and np.shape(fc.get('bias')) == (NUM_LOGITS,))
 
 
 def _set(tree, names, value):
@@ -254,6 +284,8 @@ def load_variables(path: str | Path | None = None) -> dict:
 
 
 _forward = jax.jit(lambda v, x: InceptionV3().apply(v, x))
+# One program for both conventions: the fc bias, when asked for, is added afterwards.
+_forward_with_logits = jax.jit(lambda v, x: InceptionV3(logits=True).apply(v, x))
 
 
 def features(variables, images01, batch: int = 50, size: int = 299,
@@ -264,7 +296,39 @@ def features(variables, images01, batch: int = 50, size: int = 299,
   Every call runs batches of one shape, ``min(batch, N)``: the last, partial batch is
   padded (and its padding dropped), so a set of any size compiles the network once.
   """
+  return _batched(lambda x: (_forward(variables, x),), images01, batch, size, resize)[0]
+
+
+def features_and_logits(variables, images01, batch: int = 50, size: int = 299,
+                        resize: str = 'bilinear', fc_bias: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray]:
+  """(N, 2048) pool3 features and (N, 1008) logits of images in [0, 1] in one forward
+  pass, with ``features``' quantisation, preprocessing and batching. The logits leave out
+  the fc bias unless ``fc_bias`` (the Inception Score's convention; module docstring).
+  """
+  if not has_classifier(variables):
+    raise WeightsError(f'these Inception weights lack the 1008-way classifier (fc.weight '
+                       f'(1008, 2048), fc.bias (1008,)) of {WEIGHTS.filename} that logits '
+                       f'and the Inception Score need; load that file with load_variables')
+  f, logits_ = _batched(lambda x: _forward_with_logits(variables, x), images01, batch, size,
+                        resize)
+  if fc_bias:
+    logits_ = logits_ + np.asarray(variables['params']['fc']['bias'], np.float32)
+  return f, logits_
+
+
+def logits(variables, images01, batch: int = 50, size: int = 299,
+           resize: str = 'bilinear', fc_bias: bool = False) -> np.ndarray:
+  """(N, 1008) logits of images in [0, 1], as ``features_and_logits`` computes them."""
+  return features_and_logits(variables, images01, batch, size, resize, fc_bias)[1]
+
+
+def _batched(forward, images01, batch, size, resize) -> tuple[np.ndarray, ...]:
+  """``forward`` (a tuple of arrays per image batch) over ``images01`` in batches of one
+  shape, ``min(batch, N)``, the last one padded; outputs concatenated, padding dropped."""
   images01 = quantize_uint8(images01)
+  if len(images01) == 0:
+    raise ConfigError('no images to run Inception on: the image array is empty')
   step = max(1, min(batch, len(images01)))
   out = []
   for i in range(0, len(images01), step):
@@ -272,5 +336,5 @@ def features(variables, images01, batch: int = 50, size: int = 299,
     n = len(chunk)
     if n < step:
       chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
-    out.append(np.asarray(_forward(variables, preprocess(chunk, size, resize)))[:n])
-  return np.concatenate(out)
+    out.append([np.asarray(y)[:n] for y in forward(preprocess(chunk, size, resize))])
+  return tuple(np.concatenate(parts) for parts in zip(*out, strict=True))

@@ -35,6 +35,7 @@ def random_state_dict(seed=0):
     else:
       sd[f'{prefix}.bn.bias'] = rng.normal(0, 0.1, leaf.shape)
   sd['fc.weight'] = rng.normal(size=(1008, 2048))
+  sd['fc.bias'] = rng.normal(0, 0.1, 1008)
   return {k: v.astype(np.float32) for k, v in sd.items()}
 
 
@@ -129,6 +130,41 @@ def test_features_and_fid_with_random_weights():
   ref = np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) \
       - 2 * np.trace(linalg.sqrtm(c1 @ c2).real)
   assert frechet.fid_from_features(fa, fb) == pytest.approx(ref, rel=1e-4, abs=1e-6)
+
+
+def test_logits_are_pool3_times_the_fc_weights_in_one_pass(tmp_path):
+  import torch
+  sd = random_state_dict(3)
+  torch.save({k: torch.tensor(v) for k, v in sd.items()}, tmp_path / 'w.pth')
+  v = inception.variables_from_state_dict(torch_pickle.load(tmp_path / 'w.pth'))
+  np.testing.assert_array_equal(v['params']['fc']['kernel'], sd['fc.weight'].T)
+  np.testing.assert_array_equal(v['params']['fc']['bias'], sd['fc.bias'])
+  # 75 px, the smallest input Inception takes, keeps the three compilations below cheap.
+  images = np.random.default_rng(4).uniform(size=(3, 32, 32, 3)).astype(np.float32)
+  f, logits = inception.features_and_logits(v, images, batch=3, size=75)
+  assert f.shape == (3, 2048) and logits.shape == (3, 1008) and logits.dtype == np.float32
+  # The features of the plain network (not inception._forward: its one-shape cache is
+  # checked above), the logits as the IS code forms them: pool3 @ W, no bias.
+  plain = jax.jit(inception.InceptionV3().apply)(
+      v, inception.preprocess(inception.quantize_uint8(images), 75))
+  np.testing.assert_allclose(f, plain, rtol=1e-5, atol=1e-6)
+  w, b = sd['fc.weight'].astype(np.float64), sd['fc.bias'].astype(np.float64)
+  np.testing.assert_allclose(logits, f.astype(np.float64) @ w.T, rtol=1e-5, atol=1e-3)
+  biased = inception.logits(v, images, batch=3, size=75, fc_bias=True)
+  np.testing.assert_allclose(biased, f.astype(np.float64) @ w.T + b, rtol=1e-5, atol=1e-3)
+  # The Dense runs at HIGHEST precision, as the convolutions do.
+  jaxpr = jax.make_jaxpr(inception.InceptionV3(logits=True, fc_bias=True).apply)(
+      v, jnp.zeros((1, 75, 75, 3)))
+  dots = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == 'dot_general']
+  assert len(dots) == 1 and dots[0].params['precision'] == (jax.lax.Precision.HIGHEST,) * 2
+  # Weights without the classifier still give features; logits say what is missing.
+  for key in ('fc.weight', 'fc.bias'):
+    del sd[key]
+  v = inception.variables_from_state_dict(sd)
+  assert 'fc' not in v['params'] and not inception.has_classifier(v)
+  with pytest.raises(WeightsError, match='lack the 1008-way classifier .* of '
+                                         'pt_inception-2015-12-05-6726825d.pth'):
+    inception.logits(v, images, batch=3, size=75)
 
 
 def test_sha256_prefix_pin(tmp_path):
