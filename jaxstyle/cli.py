@@ -3,6 +3,8 @@
     jaxstyle run CONFIG[:VARIANTS] --workdir DIR [--config.KEY=VALUE ...] [--print_config]
     jaxstyle stylise --model RUN_OR_FILE --input IMAGE_OR_FOLDER --output PATH [...]
     jaxstyle evaluate --workdir RUN [--step N] [--config.eval.KEY=VALUE ...]
+    jaxstyle sample --workdir RUN --out FILE.png|FILE.npz|DIR [--step N] [--num N]
+                    [--class K,...] [--per-class N] [--no-ema] [--seed S]
     jaxstyle sweep run SWEEP[:ARGS] [--dir DIR] [--workers N] [--accelerator A]
                        [--devices-per-worker K] [--share-devices] [--config.KEY=VALUE ...]
     jaxstyle sweep status DIR
@@ -90,6 +92,21 @@ def _build_parser() -> argparse.ArgumentParser:
   ev.add_argument('--workdir', required=True, help='run directory of a GAN run')
   ev.add_argument('--step', type=int, help='checkpoint step (default: the latest)')
 
+  sa = sub.add_parser('sample', help="generate from a GAN run's checkpoint",
+                      description='Writes samples of a GAN run (latest or --step checkpoint, '
+                      'EMA weights when the run kept them) as one PNG grid (a class-by-row grid '
+                      'for a conditional run), an .npz array file, or a directory of PNGs. '
+                      'Reads no training data.')
+  sa.add_argument('--workdir', required=True, help='run directory of a GAN run')
+  sa.add_argument('--out', required=True, help='FILE.png (grid), FILE.npz, or a directory')
+  sa.add_argument('--step', type=int, help='checkpoint step (default: the latest)')
+  sa.add_argument('--num', type=int, default=64, help='samples (unconditional runs)')
+  sa.add_argument('--class', dest='classes', help="conditional runs: classes by index or "
+                  "name, comma-separated, or 'all' (the default)")
+  sa.add_argument('--per-class', type=int, default=8, help='samples per class (a grid row)')
+  sa.add_argument('--no-ema', action='store_true', help='the raw generator weights, not the EMA')
+  sa.add_argument('--seed', type=int, default=0, help='noise seed')
+
   sw = sub.add_parser('sweep', help='run, follow and report sweeps (ablations, paper grids)')
   swsub = _subparsers(sw, 'sweep_command')
   srun = swsub.add_parser('run', help='run (or continue) a sweep',
@@ -175,6 +192,18 @@ def _evaluate(args, overrides) -> int:
   return 0
 
 
+def _sample(args, overrides) -> int:
+  from jaxstyle.gan import sampling
+  if overrides:
+    raise ConfigError('sample takes no --config.* options: the run directory holds its config')
+  r = sampling.sample_run(args.workdir, args.out, args.step, args.num, args.classes,
+                          args.per_class, not args.no_ema, args.seed)
+  classes = f', classes {",".join(r["classes"])}' if r['classes'] else ''
+  print(f'wrote {r["path"]}: {r["num"]} samples of step {r["step"]} '
+        f'({"EMA" if r["ema"] else "raw"} weights{classes})')
+  return 0
+
+
 def _stylise(args, overrides) -> int:
   from jaxstyle.feedforward import apply
   if overrides:
@@ -214,8 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   args = _build_parser().parse_args(rest)
-  handlers = {'run': _run, 'stylise': _stylise, 'evaluate': _evaluate, 'sweep': _sweep,
-              'reproduce': _reproduce}
+  handlers = {'run': _run, 'stylise': _stylise, 'evaluate': _evaluate, 'sample': _sample,
+              'sweep': _sweep, 'reproduce': _reproduce}
   try:
     return handlers[args.command](args, overrides)
   except JaxstyleError as e:

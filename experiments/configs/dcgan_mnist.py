@@ -4,7 +4,9 @@ G: z(100) -> 7x7x128 -> 14x14x64 -> 28x28x1 tanh; D mirrors it with LeakyReLU 0.
 BatchNorm except G output / D input; N(0, 0.02) init; Adam 2e-4, b1 0.5; batch 128
 (the paper's minibatch). The DCGAN paper publishes no MNIST metric: evaluation is
 Parzen log-likelihood and the classifier Fréchet distance (see goodfellow_mnist for the
-data splits). Variants: smoke, shared10k, tfds, ema (EMA of G, decay 0.999).
+data splits). Variants: smoke, shared10k, tfds, ema (EMA of G, decay 0.999), and the
+class-conditional projection (conditional BatchNorm in G, projection D; Miyato & Koyama
+2018) and acgan (conditional BatchNorm in G, auxiliary classifier in D; Odena et al. 2017).
 """
 
 from experiments.configs import gan_common, goodfellow_mnist
@@ -16,7 +18,8 @@ def get_config(arg=None):
   Fréchet distance.
 
   ``arg``: comma-separated variants: 'smoke', 'shared10k' and 'tfds' (as in
-  goodfellow_mnist), 'ema' (EMA of G's weights, decay 0.999).
+  goodfellow_mnist), 'ema' (EMA of G's weights, decay 0.999), 'projection' and 'acgan'
+  (class-conditional on the digit labels).
   Unknown variant names raise ValueError (reported as a ConfigError naming the config).
   """
   c = gan_common.base()
@@ -31,4 +34,6 @@ def get_config(arg=None):
   return gan_common.apply_variants(c, arg, {
       'smoke': goodfellow_mnist.smoke, 'shared10k': goodfellow_mnist.shared10k,
       'tfds': goodfellow_mnist.tfds,
-      'ema': lambda c: setattr(c.train, 'ema_decay', 0.999)})
+      'ema': lambda c: setattr(c.train, 'ema_decay', 0.999),
+      'projection': lambda c: setattr(c.model, 'conditioning', 'projection'),
+      'acgan': lambda c: setattr(c.model, 'conditioning', 'acgan')})

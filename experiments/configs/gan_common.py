@@ -43,11 +43,16 @@ def base() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(
       arch='pacgan_mlp', noise_dim=2, spectral_norm=False, d_norm='batch', ngf=64, ndf=64,
       pack=1, sync_batchnorm=True,
-      conv_impl='auto'))      # DCGAN convs: auto (the backend's, kernels.select) | matmul | xla
+      conv_impl='auto',       # DCGAN convs: auto (the backend's, kernels.select) | matmul | xla
+      # none (unconditional) | projection (Miyato & Koyama 2018) | acgan (Odena et al. 2017);
+      # conditional models read the data's labels (classes = the source's).
+      conditioning='none'))
 
   c.train = ml_collections.ConfigDict(dict(
       num_steps=1000, batch_size=64, loss='non_saturating', gp_weight=0.0, d_steps=1,
-      update_rule='alternating', d_loss_scale=1.0, ema_decay=0.0, ema_start=0))
+      update_rule='alternating', d_loss_scale=1.0, ema_decay=0.0, ema_start=0,
+      ac_weight=1.0,          # AC-GAN: weight of the class cross-entropy
+      augment=''))            # DiffAugment policy, e.g. 'color,translation,cutout' ('' = off)
 
   adam = dict(name='adam', lr=2e-4, b1=0.5, b2=0.999)
   c.g_optimizer = ml_collections.ConfigDict(adam)
@@ -63,7 +68,8 @@ def base() -> ml_collections.ConfigDict:
       kind='none', num_samples=2500,
       every=0,                # also evaluate every N steps into evals.jsonl (0: final only)
       validation_subset='', test_subset='', classifier_subset='',
-      inception_weights='', num_real=10000, resize='bilinear'))
+      inception_weights='', num_real=10000, resize='bilinear',
+      is_splits=10))          # Inception Score splits (Salimans et al. 2016)
   return c
 
 

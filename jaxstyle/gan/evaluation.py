@@ -3,10 +3,14 @@
 The estimators are in ``jaxstyle.metrics``; this module generates the samples, picks the
 reference data and records the protocol next to the numbers.
 
-  modes   2D mixtures: PacGAN mode coverage / high-quality fraction / reverse KL
-  mnist   Parzen log-likelihood (Goodfellow et al.'s protocol) and the Fréchet distance
-          in the features of the project's MNIST classifier
-  fid     FID and KID with Inception-v3 (pytorch-fid weights, see jaxstyle.metrics.inception);
+  modes   2D mixtures: PacGAN mode coverage / high-quality fraction / reverse KL; for a
+          conditional model also the per-class mode accuracy
+  mnist   Parzen log-likelihood (Goodfellow et al.'s protocol), and in the features of the
+          project's MNIST classifier the Fréchet distance, precision/recall and
+          density/coverage; for a conditional model the classifier's accuracy on the
+          samples of each class and the intra-class Fréchet distance
+  fid     FID and KID with Inception-v3 (pytorch-fid weights, see jaxstyle.metrics.inception),
+          precision/recall and density/coverage in its features, and the Inception Score;
           generated and real images are quantised to uint8 first, as pytorch-fid reads
           image files
 """
@@ -23,20 +27,32 @@ import numpy as np
 
 from jaxstyle import data
 from jaxstyle.errors import ConfigError
-from jaxstyle.metrics import frechet, modes, parzen
+from jaxstyle.metrics import conditional, frechet, modes, parzen, prdc
 from jaxstyle.runtime import checkpoint, determinism, parallel
 from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime.rundir import write_json
 
 
-def generate(trainer, state, n: int, seed: int, batch: int = 1000) -> np.ndarray:
-  """n samples from the generator (EMA weights when the run keeps them)."""
+def eval_labels(models, n: int):
+  """The labels a conditional generator is evaluated at: balanced, ``arange(n) % K``
+  (None for an unconditional one)."""
+  return (np.arange(n) % models.num_classes).astype(np.int32) if models.conditional else None
+
+
+def generate(trainer, state, n: int, seed: int, batch: int = 1000, labels=None,
+             use_ema: bool = True) -> np.ndarray:
+  """n samples from the generator (EMA weights when the run keeps them and ``use_ema``);
+  a conditional generator makes sample i of class ``labels[i]`` (default
+  ``eval_labels``). The noise of sample i depends only on (seed, i // batch, i % batch)."""
   sample = trainer.sample_jit
   key = jax.random.key(seed)
+  if labels is None:
+    labels = eval_labels(trainer.models, n)
   out = []
   for i in range(0, n, batch):
     z = trainer.models.sample_noise(jax.random.fold_in(key, i), (min(batch, n - i),))
-    out.append(np.asarray(sample(state, z)))
+    y = None if labels is None else jax.numpy.asarray(labels[i:i + batch])
+    out.append(np.asarray(sample(state, z, use_ema=use_ema, y=y)))
   return np.concatenate(out)
 
 
@@ -61,6 +77,9 @@ def evaluate(config, trainer, state, source, transform) -> dict:
     centers, std = data.mixture_centers(config.data.name)
     x = generate(trainer, state, int(e.num_samples), seed)
     result = modes.mode_metrics(x, centers, std)
+    if trainer.models.conditional:
+      result['conditional'] = modes.class_mode_accuracy(
+          x, eval_labels(trainer.models, len(x)), centers, std)
   elif e.kind == 'mnist':
     result = evaluate_mnist(config, trainer, state, seed)
   elif e.kind == 'fid':
@@ -94,7 +113,9 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
   from jaxstyle.metrics import classifier
   e = config.eval
   path = config.data.path
-  samples = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
+  labels = eval_labels(trainer.models, int(e.num_samples))
+  samples = to_unit(generate(trainer, state, int(e.num_samples), seed, labels=labels),
+                    trainer.models.data_range)
   valid, _ = mnist_arrays(path, e.validation_subset)
   test, test_labels = mnist_arrays(path, e.test_subset)
   result = {'parzen': parzen.evaluate(samples.reshape(len(samples), -1),
@@ -103,12 +124,20 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
   params = classifier.cached(train_x, train_y, seed=0)
   feats_gen = classifier.predict(params, samples, features=True)
   feats_test = classifier.predict(params, test, features=True)
-  counts = np.bincount(classifier.predict(params, samples).argmax(1), minlength=10)
+  predicted = classifier.predict(params, samples).argmax(1)
+  counts = np.bincount(predicted, minlength=10)
   result['classifier'] = {
       'frechet_distance': frechet.fid_from_features(feats_gen, feats_test),
       'test_accuracy': classifier.accuracy(params, test, test_labels),
       'train_subset': e.classifier_subset, 'num_generated': len(samples),
-      'num_real': len(test), 'digit_histogram': counts.tolist()}
+      'num_real': len(test), 'digit_histogram': counts.tolist(),
+      **prdc.prdc(feats_test, feats_gen)}
+  if labels is not None:
+    result['conditional'] = {
+        'classifier_accuracy': conditional.per_class_accuracy(predicted, labels, 10),
+        'intra_class_frechet': conditional.intra_class_frechet(feats_gen, labels, feats_test,
+                                                               test_labels, 10),
+        'labels': 'balanced: sample i has class i % 10; real features per true label'}
   result['parzen_protocol'] = (f'sigma from logspace(-1,0,10) on the first 1000 images of '
                                f'{e.validation_subset}, test on {e.test_subset} of the MNIST '
                                f'test set; {len(samples)} generated samples')
@@ -116,8 +145,10 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
 
 
 def evaluate_fid(config, trainer, state, source, transform, seed) -> dict:
-  """FID and KID of the generator against ``eval.num_real`` images of ``eval.test_subset``."""
-  from jaxstyle.metrics import inception  # Inception-v3 only when FID is asked for
+  """FID and KID of the generator against ``eval.num_real`` images of ``eval.test_subset``,
+  precision/recall and density/coverage in the same Inception features, and the Inception
+  Score of the generated images (when the weight file has its 1008-way classifier)."""
+  from jaxstyle.metrics import inception, inception_score  # Inception only when asked for
   e = config.eval
   variables = inception.load_variables(e.inception_weights or None)
   fake = to_unit(generate(trainer, state, int(e.num_samples), seed), trainer.models.data_range)
@@ -128,16 +159,28 @@ def evaluate_fid(config, trainer, state, source, transform, seed) -> dict:
   n_real = min(int(e.num_real), len(real_source))
   real = (transform(real_source.get(np.arange(n_real))) - trainer.models.data_range[0]) / \
       (trainer.models.data_range[1] - trainer.models.data_range[0])
-  f_fake = inception.features(variables, fake, resize=e.resize)
+  with_is = inception.has_classifier(variables)
+  if with_is:   # one Inception pass gives the pool features and the 1008-way logits
+    f_fake, logits_fake = inception.features_and_logits(variables, fake, resize=e.resize)
+  else:
+    f_fake = inception.features(variables, fake, resize=e.resize)
   f_real = inception.features(variables, real, resize=e.resize)
   kid_mean, kid_std = frechet.kid_from_features(f_fake, f_real)
-  return {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
-                  'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
-                  'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds' else source.name,
-                  'weights': inception.WEIGHTS.filename,
-                  'inputs': 'quantised to uint8 as image files are (x * 255 + 0.5, truncated)',
-                  'resize': f'{e.resize} to 299, antialias off',
-                  'checkpoint': 'final'}}
+  result = {'fid': {'fid': frechet.fid_from_features(f_fake, f_real), 'kid': kid_mean,
+                    'kid_std': kid_std, 'num_generated': len(fake), 'num_real': n_real,
+                    'reference': f'{c.name}:{e.test_subset}' if c.kind == 'tfds'
+                    else source.name,
+                    'weights': inception.WEIGHTS.filename,
+                    'inputs': 'quantised to uint8 as image files are (x * 255 + 0.5, truncated)',
+                    'resize': f'{e.resize} to 299, antialias off',
+                    'checkpoint': 'final'},
+            'prdc': {**prdc.prdc(f_real, f_fake), 'features': 'Inception pool3 (2048-d)'}}
+  if with_is:
+    result['inception_score'] = {
+        **inception_score.inception_score(logits_fake, splits=int(e.get('is_splits', 10))),
+        'protocol': 'Salimans et al. 2016: softmax of the 1008 logits (no fc bias, as the '
+                    'original code), consecutive splits'}
+  return result
 
 
 def evaluate_checkpoint(workdir: str | Path, step: int | None = None, overrides=()) -> dict:

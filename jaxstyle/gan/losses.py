@@ -11,6 +11,8 @@ the batch; the generator minimises ``g_loss``, the discriminator ``d_loss``.
   least_squares    Mao et al. 2017, a = 0, b = c = 1
   wasserstein      Arjovsky et al. 2017; with ``gp_weight`` > 0 the penalty of
                    Gulrajani et al. 2017 (WGAN-GP, lambda = 10)
+
+``class_loss`` is the AC-GAN auxiliary classifier's cross-entropy (Odena et al. 2017).
 """
 
 from __future__ import annotations
@@ -66,3 +68,10 @@ def gradient_penalty(critic, real, fake, eps):
   grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
   norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=1) + 1e-12)
   return jnp.mean((norms - 1.0) ** 2)
+
+
+def class_loss(class_logits, labels):
+  """Mean softmax cross-entropy of K-way ``class_logits`` (B, K) against int ``labels``
+  (B,): the AC-GAN auxiliary loss (Odena et al. 2017, L_C), in float32."""
+  logp = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
+  return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))

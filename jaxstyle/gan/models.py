@@ -8,9 +8,20 @@ has an exact name and a docstring that states its layers:
   dcgan28/32/64     Radford et al. 2015 guidelines; dcgan64 is the paper's / pytorch
                     examples' 64 px network, dcgan32 and dcgan28 drop the first stage(s)
   pacgan_mlp        the 2D-mixture MLPs of Lin et al. 2018 (PacGAN)
+  sngan32/64        Miyato et al. 2018's ResNets (CIFAR-10 32 px, and the 64 px variant);
+                    sngan28 the 32 px nets with two blocks for MNIST (jaxstyle.gan.resnet)
 
 Discriminators return logits of shape (B,). Generators map noise (B, noise_dim) to
-images (B, H, W, C) or points (B, 2). BatchNorm statistics are averaged over the
+images (B, H, W, C) or points (B, 2).
+
+Class conditioning (``num_classes`` > 0; labels ``y`` (B,) int): the MLP generators
+concatenate the one-hot label to z (Mirza & Osindero 2014; a learned class embedding
+folded into the first layer), the convolutional ones replace BatchNorm's affine by
+per-class gammas and betas (``layers.ConditionalBatchNorm``). Discriminators with
+``conditioning='projection'`` add <embed(y), features> to the logit (Miyato & Koyama
+2018); with 'acgan' they return (logits, class_logits) (Odena et al. 2017); the features
+are the last hidden layer (MLPs), the flattened last feature map (DCGAN) or the
+sum-pooled ResNet features (SNGAN, ``jaxstyle.gan.resnet``). BatchNorm statistics are averaged over the
 named device axis when ``bn_axis`` is set (synchronised BatchNorm), so the global batch,
 not the per-device slice, defines them. Every network takes ``dtype``, the dtype of its
 activations and matmuls/convolutions (bfloat16 for mixed precision,
@@ -31,7 +42,8 @@ from jaxstyle.errors import ConfigError
 from jaxstyle.gan import layers
 from jaxstyle.kernels import select
 
-ARCHITECTURES = ('goodfellow_mnist', 'dcgan28', 'dcgan32', 'dcgan64', 'pacgan_mlp')
+ARCHITECTURES = ('goodfellow_mnist', 'dcgan28', 'dcgan32', 'dcgan64', 'pacgan_mlp',
+                 'sngan28', 'sngan32', 'sngan64')
 
 
 def _normal(std):
@@ -72,6 +84,13 @@ def _dropout(x, keep: float, example_keys, salt: int):
   return jnp.where(masks, x / keep, 0.0)
 
 
+def _with_label(z, y, num_classes: int):
+  """z with the one-hot label appended (unconditional: z unchanged)."""
+  if not num_classes:
+    return z
+  return jnp.concatenate([z, jax.nn.one_hot(y, num_classes, dtype=z.dtype)], axis=-1)
+
+
 # --------------------------------------------------------------------------- Goodfellow 2014
 
 class GoodfellowGenerator(nn.Module):
@@ -83,13 +102,15 @@ class GoodfellowGenerator(nn.Module):
   hidden: int = 1200
   out_shape: tuple = (28, 28, 1)
   output_bias: Any = None
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, train: bool = True, y=None):
     del train
     init = _uniform(0.05)
-    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, dtype=self.dtype, name='h0')(z))
+    h = _with_label(z, y, self.num_classes)
+    h = nn.relu(nn.Dense(self.hidden, kernel_init=init, dtype=self.dtype, name='h0')(h))
     h = nn.relu(nn.Dense(self.hidden, kernel_init=init, dtype=self.dtype, name='h1')(h))
     size = int(np.prod(self.out_shape))
     bias_init = nn.initializers.zeros
@@ -110,10 +131,12 @@ class GoodfellowDiscriminator(nn.Module):
   units: int = 240
   pieces: int = 5
   spectral_norm: bool = False
+  conditioning: str = 'none'
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = True, example_keys=None):
+  def __call__(self, x, train: bool = True, example_keys=None, y=None):
     keys = example_keys if train else None
     h = x.reshape(x.shape[0], -1)
     h = _dropout(h, 0.8, keys, 0)
@@ -123,7 +146,9 @@ class GoodfellowDiscriminator(nn.Module):
     h = Maxout(self.units, self.pieces, _uniform(0.005), self.spectral_norm, self.dtype,
                name='h1')(h, train)
     h = _dropout(h, 0.5, keys, 2)
-    return _dense(1, _uniform(0.005), self.spectral_norm, 'y', dtype=self.dtype)(h, train)[:, 0]
+    logits = _dense(1, _uniform(0.005), self.spectral_norm, 'y', dtype=self.dtype)(h, train)[:, 0]
+    return layers.conditional_output(self, h, logits, y, self.conditioning, self.num_classes,
+                                     self.spectral_norm, train, self.dtype, _uniform(0.005))
 
 
 def _dense(features, init, spectral_norm, name, use_bias=True, dtype=jnp.float32):
@@ -141,11 +166,12 @@ class MixtureGenerator(nn.Module):
   depth: int = 4
   out_dim: int = 2
   bn_axis: str | None = None
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
-    h = z
+  def __call__(self, z, train: bool = True, y=None):
+    h = _with_label(z, y, self.num_classes)
     for i in range(self.depth):
       h = nn.Dense(self.hidden, use_bias=False, kernel_init=_normal(0.02), dtype=self.dtype,
                    name=f'fc{i}')(h)
@@ -162,16 +188,20 @@ class MixtureDiscriminator(nn.Module):
   pieces: int = 5
   depth: int = 3
   spectral_norm: bool = False
+  conditioning: str = 'none'
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = True, example_keys=None):
+  def __call__(self, x, train: bool = True, example_keys=None, y=None):
     del example_keys
     h = x.reshape(x.shape[0], -1)
     for i in range(self.depth):
       h = Maxout(self.units, self.pieces, _normal(0.02), self.spectral_norm, self.dtype,
                  name=f'maxout{i}')(h, train)
-    return _dense(1, _normal(0.02), self.spectral_norm, 'out', dtype=self.dtype)(h, train)[:, 0]
+    logits = _dense(1, _normal(0.02), self.spectral_norm, 'out', dtype=self.dtype)(h, train)[:, 0]
+    return layers.conditional_output(self, h, logits, y, self.conditioning, self.num_classes,
+                                     self.spectral_norm, train, self.dtype)
 
 
 # --------------------------------------------------------------------------- DCGAN
@@ -195,23 +225,30 @@ class DCGANGenerator(nn.Module):
   ngf: int = 64
   bn_axis: str | None = None
   conv_impl: str = 'auto'
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z, train: bool = True):
+  def __call__(self, z, train: bool = True, y=None):
     widths = [m * self.ngf for m in _DCGAN_STAGES[self.resolution]]
     start = 7 if self.resolution == 28 else 4
-    bn = lambda name: nn.BatchNorm(  # noqa: E731
-        use_running_average=not train, momentum=0.9, epsilon=1e-5,
-        axis_name=self.bn_axis if train else None, scale_init=_bn_scale_init, dtype=self.dtype,
-        name=name)
+
+    def bn(name, h):
+      if self.num_classes:  # per-class gamma (N(1, 0.02) as the plain BN's) and beta
+        return layers.ConditionalBatchNorm(
+            self.num_classes, 0.9, 1e-5, self.bn_axis, _bn_scale_init, self.dtype,
+            name=name)(h, y, train)
+      return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                          axis_name=self.bn_axis if train else None, scale_init=_bn_scale_init,
+                          dtype=self.dtype, name=name)(h)
+
     h = nn.Dense(start * start * widths[0], use_bias=False, kernel_init=_normal(0.02),
                  dtype=self.dtype, name='project')(z)
-    h = nn.relu(bn('bn0')(h.reshape(z.shape[0], start, start, widths[0])))
+    h = nn.relu(bn('bn0', h.reshape(z.shape[0], start, start, widths[0])))
     for i, width in enumerate(widths[1:], start=1):
       h = layers.ConvTranspose4x4(width, use_bias=False, impl=self.conv_impl, dtype=self.dtype,
                                   name=f'up{i}')(h)
-      h = nn.relu(bn(f'bn{i}')(h))
+      h = nn.relu(bn(f'bn{i}', h))
     h = layers.ConvTranspose4x4(self.channels, use_bias=False, impl=self.conv_impl,
                                 dtype=self.dtype, name=f'up{len(widths)}')(h)
     return jnp.tanh(h)
@@ -231,10 +268,12 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   bn_axis: str | None = None
   conv_impl: str = 'auto'
+  conditioning: str = 'none'
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = True, example_keys=None):
+  def __call__(self, x, train: bool = True, example_keys=None, y=None):
     del example_keys
     widths = [m * self.ndf for m in reversed(_DCGAN_STAGES[self.resolution])]
     h = x
@@ -249,8 +288,10 @@ class DCGANDiscriminator(nn.Module):
                          dtype=self.dtype, name=f'bn{i}')(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape(h.shape[0], -1)
-    return _dense(1, _normal(0.02), self.spectral_norm, 'logit',
-                  use_bias=self.norm != 'batch', dtype=self.dtype)(h, train)[:, 0]
+    logits = _dense(1, _normal(0.02), self.spectral_norm, 'logit',
+                    use_bias=self.norm != 'batch', dtype=self.dtype)(h, train)[:, 0]
+    return layers.conditional_output(self, h, logits, y, self.conditioning, self.num_classes,
+                                     self.spectral_norm, train, self.dtype)
 
 
 def _bn_scale_init(key, shape, dtype=jnp.float32):
@@ -270,6 +311,17 @@ class GANModels:
   noise_dim: int
   noise: str            # 'normal' or 'uniform' (U[-sqrt3, sqrt3], unit variance)
   data_range: tuple     # (low, high) of the generator's output
+  conditioning: str = 'none'   # 'none' | 'projection' | 'acgan' (layers.CONDITIONINGS)
+  num_classes: int = 0         # > 0 exactly when the pair is class-conditional
+
+  @property
+  def conditional(self) -> bool:
+    """True for a class-conditional pair (both networks take labels ``y``)."""
+    return self.num_classes > 0
+
+  def sample_labels(self, key, shape=()):
+    """Class labels of shape ``shape``, uniform over ``num_classes`` (int32)."""
+    return jax.random.randint(key, shape, 0, self.num_classes, jnp.int32)
 
   def sample_noise(self, key, shape=()):
     """Noise of shape (*shape, noise_dim) from the prior: standard normal, or
@@ -291,29 +343,55 @@ def kernels(model_config, backend: str | None = None) -> dict:
   return select.record(backend, dcgan_conv=conv, dcgan_conv_transpose=conv_transpose)
 
 
+def conditioning_of(model_config, num_classes: int) -> tuple[str, int]:
+  """``(conditioning, num_classes)`` of ``model.conditioning`` for a source with
+  ``num_classes`` classes; (none, 0) for an unconditional model. Raises ConfigError for an
+  unknown conditioning or a conditional model on a source without (enough) classes."""
+  cond = str(model_config.get('conditioning', 'none'))
+  if cond not in layers.CONDITIONINGS:
+    raise ConfigError(f'model.conditioning must be one of {", ".join(layers.CONDITIONINGS)}, '
+                      f'got {cond!r}')
+  if cond == 'none':
+    return cond, 0
+  if num_classes < 2:
+    raise ConfigError(f'model.conditioning={cond} needs a labelled dataset with at least 2 '
+                      f'classes, but the data has {num_classes}; use MNIST idx files with their '
+                      f'label file, a TFDS dataset with labels, an image folder with one '
+                      f'subfolder per class, or a mixture, or set model.conditioning=none')
+  if int(model_config.get('pack', 1)) > 1:
+    raise ConfigError(f'model.pack={model_config.pack} packs several examples, each with its '
+                      f'own label, into one discriminator input, which a {cond} '
+                      f'discriminator cannot condition on; set model.pack=1')
+  return cond, int(num_classes)
+
+
 def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
-          output_bias=None, dtype=jnp.float32) -> GANModels:
+          output_bias=None, dtype=jnp.float32, num_classes: int = 0) -> GANModels:
   """Builds the generator/discriminator pair that ``model_config.arch`` names, computing
-  in ``dtype`` (bfloat16 for mixed precision; parameters are float32 either way)."""
+  in ``dtype`` (bfloat16 for mixed precision; parameters are float32 either way).
+  ``num_classes``: the data's classes; used when ``model.conditioning`` is not 'none'."""
   c = model_config
   arch = c.arch
   sn = bool(c.get('spectral_norm', False))
   pack = int(c.get('pack', 1))
   if pack < 1:
     raise ConfigError(f'model.pack must be >= 1, got {pack}')
+  cond, k = conditioning_of(c, num_classes)
+  labels = d_cond = dict(conditioning=cond, num_classes=k)
   if arch == 'goodfellow_mnist':
     return GANModels(GoodfellowGenerator(out_shape=tuple(data_shape), output_bias=output_bias,
-                                         dtype=dtype),
-                     GoodfellowDiscriminator(spectral_norm=sn, dtype=dtype),
-                     noise_dim=int(c.get('noise_dim', 100)), noise='uniform', data_range=(0, 1))
+                                         num_classes=k, dtype=dtype),
+                     GoodfellowDiscriminator(spectral_norm=sn, dtype=dtype, **d_cond),
+                     noise_dim=int(c.get('noise_dim', 100)), noise='uniform', data_range=(0, 1),
+                     **labels)
   if arch == 'pacgan_mlp':
     if tuple(data_shape) != (2,):
       raise ConfigError(f'pacgan_mlp models 2-D points, but the data has shape {data_shape}; '
                         f'use a mixture dataset (ring8 or grid25)')
-    return GANModels(MixtureGenerator(bn_axis=bn_axis, dtype=dtype),
-                     MixtureDiscriminator(spectral_norm=sn, dtype=dtype),
+    return GANModels(MixtureGenerator(bn_axis=bn_axis, num_classes=k, dtype=dtype),
+                     MixtureDiscriminator(spectral_norm=sn, dtype=dtype, **d_cond),
                      noise_dim=int(c.get('noise_dim', 2)), noise='normal',
-                     data_range=(-np.inf, np.inf))
+                     data_range=(-np.inf, np.inf), **labels)
   if arch.startswith('dcgan'):
     resolution = int(arch[5:]) if arch[5:].isdigit() else 0
     if resolution not in _DCGAN_STAGES:
@@ -328,7 +406,22 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
     impl = c.get('conv_impl', 'auto')
     select.check('dcgan_conv', impl)
     return GANModels(
-        DCGANGenerator(resolution, ch, int(c.get('ngf', 64)), bn_axis, impl, dtype),
-        DCGANDiscriminator(resolution, int(c.get('ndf', 64)), norm, sn, bn_axis, impl, dtype),
-        noise_dim=int(c.get('noise_dim', 100)), noise='normal', data_range=(-1, 1))
+        DCGANGenerator(resolution, ch, int(c.get('ngf', 64)), bn_axis, impl, k, dtype=dtype),
+        DCGANDiscriminator(resolution, int(c.get('ndf', 64)), norm, sn, bn_axis, impl,
+                           dtype=dtype, **d_cond),
+        noise_dim=int(c.get('noise_dim', 100)), noise='normal', data_range=(-1, 1), **labels)
+  if arch in ('sngan28', 'sngan32', 'sngan64'):
+    from jaxstyle.gan import resnet
+    resolution = int(arch[5:])
+    h, w, ch = data_shape
+    if (h, w) != (resolution, resolution):
+      raise ConfigError(f'{arch} makes {resolution}x{resolution} images but the data is '
+                        f'{h}x{w}; set data.image_size={resolution}')
+    # model.ngf / model.ndf are the ResNets' base widths (``ch``).
+    return GANModels(
+        resnet.SNGANGenerator(resolution=resolution, channels=ch, ch=int(c.get('ngf', 256)),
+                              num_classes=k, bn_axis=bn_axis, dtype=dtype),
+        resnet.SNGANDiscriminator(resolution=resolution, ch=int(c.get('ndf', 128)),
+                                  spectral_norm=sn, dtype=dtype, **d_cond),
+        noise_dim=int(c.get('noise_dim', 128)), noise='normal', data_range=(-1, 1), **labels)
   raise ConfigError(f'unknown architecture {arch!r}; choose one of {", ".join(ARCHITECTURES)}')

@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxstyle import data
 from jaxstyle.errors import ConfigError
+from jaxstyle.gan import augment as gan_augment
 from jaxstyle.gan import evaluation
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
@@ -32,8 +33,13 @@ def build(config: ml_collections.ConfigDict):
   """Source, models and trainer for a config; raises ConfigError/ImageError first."""
   if int(config.train.num_steps) < 0:
     raise ConfigError(f'train.num_steps must be >= 0, got {config.train.num_steps}')
-  policy = precision.from_config(config)
-  source = data.source_from_config(config.data)
+  precision.from_config(config)   # bad settings fail before the data is read
+  policy = gan_augment.check_policy(str(config.train.get('augment', '')))
+  if policy and config.data.kind == 'mixture':
+    raise ConfigError(f'train.augment={config.train.augment!r}: DiffAugment transforms images, '
+                      f'but {config.data.name} is a 2D mixture; set train.augment=""')
+  conditional = config.model.get('conditioning', 'none') != 'none'
+  source = data.source_from_config(config.data, classes=conditional)
   subset = config.data.get('subset')
   if subset:
     source = data.subset(source, subset)
@@ -45,24 +51,47 @@ def build(config: ml_collections.ConfigDict):
     idx = np.arange(min(len(source), 10000))
     mean = np.clip(transform(source.get(idx)).mean(0), 1e-3, 1 - 1e-3)
     output_bias = np.log(mean / (1 - mean)).astype(np.float32)
+  trainer = build_trainer(config, shape, int(getattr(source, 'num_classes', 0)), output_bias)
+  return source, shape, transform, trainer
+
+
+def build_trainer(config: ml_collections.ConfigDict, shape: tuple, num_classes: int = 0,
+                  output_bias=None) -> gan_train.GANTrainer:
+  """The models and trainer of ``config`` for examples of ``shape`` from a source with
+  ``num_classes`` classes, without reading any data (``build`` reads it; ``jaxstyle
+  sample`` restores a checkpoint into this). Raises ConfigError for bad settings."""
+  policy = precision.from_config(config)
   models = gan_models.build(config.model, shape, bn_axis=parallel.AXIS if
                             config.model.get('sync_batchnorm', True) else None,
-                            output_bias=output_bias, dtype=policy.compute_dtype)
+                            output_bias=output_bias, dtype=policy.compute_dtype,
+                            num_classes=num_classes)
   t = config.train
   step_config = gan_train.StepConfig(
       loss=t.loss, gp_weight=float(t.gp_weight), d_steps=int(t.d_steps), update=t.update_rule,
       d_loss_scale=float(t.d_loss_scale), ema_decay=float(t.ema_decay),
-      ema_start=int(t.ema_start), pack=int(config.model.get('pack', 1)))
-  trainer = gan_train.GANTrainer(models, step_config, gan_train.make_optimizer(config.g_optimizer),
-                                 gan_train.make_optimizer(config.d_optimizer))
-  return source, shape, transform, trainer
+      ema_start=int(t.ema_start), pack=int(config.model.get('pack', 1)),
+      ac_weight=float(t.get('ac_weight', 1.0)), augment=str(t.get('augment', '')))
+  return gan_train.GANTrainer(models, step_config, gan_train.make_optimizer(config.g_optimizer),
+                              gan_train.make_optimizer(config.d_optimizer))
 
 
-def _sample_figure(trainer, state, z, config, centers=None):
-  x = np.asarray(trainer.sample_jit(parallel.host_local(state), z))
+def preview_inputs(models, seed: int, num_samples: int):
+  """The fixed noise (and labels) of the sample grids: ``num_samples`` noise vectors,
+  or for a conditional model one row per class of ``max(1, num_samples // K)`` samples,
+  the same noise in every row (labels ``repeat(arange(K), columns)``)."""
+  if not models.conditional:
+    return models.sample_noise(jax.random.key(seed + 1), (num_samples,)), None, None
+  k = models.num_classes
+  columns = max(1, num_samples // k)
+  z = models.sample_noise(jax.random.key(seed + 1), (columns,))
+  return np.tile(np.asarray(z), (k, 1)), np.repeat(np.arange(k, dtype=np.int32), columns), columns
+
+
+def _sample_figure(trainer, state, z, config, centers=None, y=None, columns=None):
+  x = np.asarray(trainer.sample_jit(parallel.host_local(state), z, y=y))
   if config.data.kind == 'mixture':
     return figures.scatter(x, centers)
-  return figures.image_grid(x, trainer.models.data_range)
+  return figures.image_grid(x, trainer.models.data_range, columns=columns)
 
 
 def _periodic_eval(config, trainer, source, transform):
@@ -98,19 +127,24 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
                                   config.parallel.mode)
   loader = data.Loader(source, global_batch, trainer.cfg.d_steps, int(config.data.order_seed),
                        data.loader_transform(config.data), jax.process_index(),
-                       jax.process_count(), **data.loader_options(config.data))
+                       jax.process_count(), labels=trainer.models.conditional,
+                       **data.loader_options(config.data))
   state = trainer.init(int(config.seed), shape)
 
   centers = data.mixture_centers(config.data.name)[0] if config.data.kind == 'mixture' else None
-  z_fixed = trainer.models.sample_noise(jax.random.key(int(config.seed) + 1),
-                                        (int(config.log.num_samples),))
+  z_fixed, y_fixed, columns = preview_inputs(trainer.models, int(config.seed),
+                                             int(config.log.num_samples))
   job = trainloop.Job(
       state=state, step_fn=step_fn, batch=loader.batch,
       examples_per_step=global_batch * trainer.cfg.d_steps,
-      preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers),
+      preview=lambda host_state: _sample_figure(trainer, host_state, z_fixed, config, centers,
+                                                y_fixed, columns),
       bar_keys=('d_loss', 'g_loss'),
       info=dict(data=source.name, params_g=gan_train.count_params(state.g_params),
                 params_d=gan_train.count_params(state.d_params),
+                conditioning=trainer.models.conditioning,
+                class_names=list(getattr(source, 'class_names', []))
+                if trainer.models.conditional else [],
                 precision=precision.from_config(config).record(),
                 kernels=gan_models.kernels(config.model)),
       evaluate=_periodic_eval(config, trainer, source, transform),
@@ -128,10 +162,11 @@ def run(config: ml_collections.ConfigDict, workdir: str | Path,
         if job.eval_every:  # the final row of evals.jsonl: the same numbers, not a second eval
           trainloop.record_eval(workdir, int(config.train.num_steps), result)
         info['eval'] = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-        for name in ('parzen', 'classifier', 'fid'):  # headline numbers of nested results
-          for k, v in result.get(name, {}).items():
-            if isinstance(v, (int, float)) and k in ('log_likelihood', 'stderr',
-                                                     'frechet_distance', 'fid', 'kid'):
+        for name in ('parzen', 'classifier', 'fid', 'prdc', 'inception_score'):
+          for k, v in result.get(name, {}).items():   # headline numbers of nested results
+            if isinstance(v, (int, float)) and k in (
+                'log_likelihood', 'stderr', 'frechet_distance', 'fid', 'kid', 'mean',
+                'precision', 'recall', 'density', 'coverage'):
               info['eval'][f'{name}_{k}'] = v
   finally:
     parallel.barrier('jaxstyle_gan_final_evaluation')  # reached even if process 0 failed

@@ -8,6 +8,9 @@ high quality if that distance is below ``threshold`` (3) standard deviations. Th
              against the data's (uniform) mode weights, in nats (None when there is
              no high-quality sample)
 PacGAN evaluates 2,500 samples.
+
+For a class-conditional generator whose classes are the modes, ``class_mode_accuracy``
+is the fraction of samples of class k that are high quality samples of mode k.
 """
 
 from __future__ import annotations
@@ -35,3 +38,21 @@ def mode_metrics(samples, centers, std: float, threshold: float = 3.0) -> dict:
   return {'modes': int((counts > 0).sum()), 'hq': float(good.mean()),
           'reverse_kl': reverse_kl, 'num_modes': len(centers), 'num_samples': len(samples),
           'counts': counts.astype(int).tolist()}
+
+
+def class_mode_accuracy(samples, labels, centers, std: float, threshold: float = 3.0) -> dict:
+  """Per-class mode accuracy of a conditional generator on a mixture: sample i, made
+  for class ``labels[i]`` (the mode index), counts as correct when it is high quality
+  (within ``threshold`` stds of its nearest mode) and that mode is ``labels[i]``.
+  Returns {'accuracy' (over all samples), 'per_class' (None for a class without
+  samples), 'num_classes'}."""
+  samples = np.asarray(samples, np.float64)
+  labels = np.asarray(labels)
+  centers = np.asarray(centers, np.float64)
+  d = np.sqrt(((samples[:, None, :] - centers[None]) ** 2).sum(-1)) / std
+  nearest = d.argmin(1)
+  correct = (nearest == labels) & (d[np.arange(len(samples)), nearest] < threshold)
+  per_class = [float(correct[labels == k].mean()) if np.any(labels == k) else None
+               for k in range(len(centers))]
+  return {'accuracy': float(correct.mean()), 'per_class': per_class,
+          'num_classes': len(centers)}

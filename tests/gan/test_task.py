@@ -155,7 +155,7 @@ def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module, monkeypatch):
     from tests.metrics.test_inception import random_state_dict
     variables = inception.variables_from_state_dict(random_state_dict())
     monkeypatch.setattr(inception, 'load_variables', lambda path=None: variables)
-    c.eval.update(dict(kind='fid', num_samples=6, num_real=6))
+    c.eval.update(dict(kind='fid', num_samples=6, num_real=6, is_splits=2))
   with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
     info = gan.run(c, tmp_path, show_progress=False)
   assert info['status'] == 'completed'
@@ -163,6 +163,9 @@ def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module, monkeypatch):
     fid = json.loads((tmp_path / 'eval.json').read_text())['fid']
     assert fid['num_generated'] == fid['num_real'] == 6 and np.isfinite(fid['fid'])
     assert fid['reference'] == 'cifar10:test' and 'bilinear' in fid['resize']
+    ev = json.loads((tmp_path / 'eval.json').read_text())
+    assert ev['inception_score']['splits'] == 2 and ev['inception_score']['mean'] >= 1.0
+    assert ev['prdc']['num_real'] == ev['prdc']['num_fake'] == 6
 
 
 # --------------------------------------------------------------------------- resume
