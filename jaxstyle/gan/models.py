@@ -417,11 +417,13 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
     if (h, w) != (resolution, resolution):
       raise ConfigError(f'{arch} makes {resolution}x{resolution} images but the data is '
                         f'{h}x{w}; set data.image_size={resolution}')
-    # model.ngf / model.ndf are the ResNets' base widths (``ch``).
+    # model.ngf / model.ndf are the ResNets' base widths (``ch``); 0 or unset: the
+    # paper's for the resolution (resnet.G_CH / D_CH).
     return GANModels(
-        resnet.SNGANGenerator(resolution=resolution, channels=ch, ch=int(c.get('ngf', 256)),
-                              num_classes=k, bn_axis=bn_axis, dtype=dtype),
-        resnet.SNGANDiscriminator(resolution=resolution, ch=int(c.get('ndf', 128)),
+        resnet.SNGANGenerator(resolution=resolution, channels=ch,
+                              ch=int(c.get('ngf', 0)) or None, num_classes=k, bn_axis=bn_axis,
+                              dtype=dtype),
+        resnet.SNGANDiscriminator(resolution=resolution, ch=int(c.get('ndf', 0)) or None,
                                   spectral_norm=sn, dtype=dtype, **d_cond),
         noise_dim=int(c.get('noise_dim', 128)), noise='normal', data_range=(-1, 1), **labels)
   raise ConfigError(f'unknown architecture {arch!r}; choose one of {", ".join(ARCHITECTURES)}')
