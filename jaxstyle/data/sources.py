@@ -37,6 +37,8 @@ VERIFY_MODES = ('lazy', 'upfront')
 # --------------------------------------------------------------------------- sources
 
 def _no_labels(source):
+  if getattr(source, 'label_problem', None):
+    return ImageError(source.label_problem)
   return ConfigError(f'{source.name} has no class labels; a conditional model '
                      f'(model.conditioning) needs a labelled source: MNIST idx files with '
                      f'their label file, a TFDS dataset with a label feature, an image folder '
@@ -138,14 +140,23 @@ def mnist_idx(directory: str | Path, split: str = 'test') -> ArraySource:
   # them still trains unconditional models.
   label_paths = [directory / f'{prefix}-labels-idx1-ubyte{s}' for s in ('.gz', '')]
   label_path = next((p for p in label_paths if p.exists()), None)
-  labels = None
+  labels = problem = None
   if label_path is not None:
-    labels = read_idx(label_path)
-    if labels.shape != (len(images),) or labels.max(initial=0) > 9:
-      raise ImageError(f'{label_path}: expected {len(images)} digit labels 0-9, found shape '
-                       f'{labels.shape}; re-download it')
-  return ArraySource(images[..., None], f'mnist_idx:{split}', labels,
-                     [str(d) for d in range(10)] if labels is not None else None)
+    try:
+      labels = read_idx(label_path)
+      if labels.shape != (len(images),):
+        problem = f'{len(labels)} labels for {len(images)} images'
+      elif labels.size and labels.max() > 9:
+        problem = f'a label {int(labels.max())}, not a digit 0-9'
+    except ImageError as e:
+      problem = str(e)
+  if problem:   # only a run that needs the labels fails (``labels`` raises it)
+    labels = None
+  source = ArraySource(images[..., None], f'mnist_idx:{split}', labels,
+                       [str(d) for d in range(10)] if labels is not None else None)
+  if problem:
+    source.label_problem = f'{label_path}: {problem}; re-download it'
+  return source
 
 
 class ImageFolder:
@@ -185,7 +196,8 @@ class ImageFolder:
         raise ImageError(f'image folder {self.root} has images outside class subfolders '
                          f'({loose[0]}, ...); a conditional model reads one subfolder per '
                          f'class: move them into their class folder')
-      class_dirs = sorted(d for d in self.root.iterdir() if d.is_dir())
+      class_dirs = sorted(d for d in self.root.iterdir()
+                          if d.is_dir() and not d.name.startswith('.'))   # not .ipynb_checkpoints
       per_class = [images_in(d) for d in class_dirs]
       empty = [d.name for d, paths in zip(class_dirs, per_class) if not paths]
       if empty:
@@ -394,8 +406,14 @@ class Subset:
   def labels(self, indices) -> np.ndarray:
     """The labels of the examples at ``indices`` counted from ``start``."""
     if not self.num_classes:
-      raise _no_labels(self)
+      raise _no_labels(self.source)
     return self.source.labels(np.asarray(indices) + self.start)
+
+  def __getattr__(self, name):
+    # ``get_labeled`` (one read per record) where the wrapped source has it.
+    if name == 'get_labeled' and hasattr(self.source, 'get_labeled'):
+      return lambda indices: self.source.get_labeled(np.asarray(indices) + self.start)
+    raise AttributeError(name)
 
 
 def subset(source, spec: str) -> Subset:

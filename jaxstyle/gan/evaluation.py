@@ -33,6 +33,16 @@ from jaxstyle.runtime import config as config_lib
 from jaxstyle.runtime.rundir import write_json
 
 
+def _or_skipped(metric, *args, **kwargs) -> dict:
+  """``metric(*args, **kwargs)``, or ``{'skipped': why}`` when the sample counts are too
+  small for it (a ConfigError from the estimator): a run whose evaluation worked before
+  these metrics existed still finishes, and says what was not computed."""
+  try:
+    return metric(*args, **kwargs)
+  except ConfigError as e:
+    return {'skipped': str(e)}
+
+
 def eval_labels(models, n: int):
   """The labels a conditional generator is evaluated at: balanced, ``arange(n) % K``
   (None for an unconditional one)."""
@@ -131,12 +141,12 @@ def evaluate_mnist(config, trainer, state, seed) -> dict:
       'test_accuracy': classifier.accuracy(params, test, test_labels),
       'train_subset': e.classifier_subset, 'num_generated': len(samples),
       'num_real': len(test), 'digit_histogram': counts.tolist(),
-      **prdc.prdc(feats_test, feats_gen)}
+      **_or_skipped(prdc.prdc, feats_test, feats_gen)}
   if labels is not None:
     result['conditional'] = {
         'classifier_accuracy': conditional.per_class_accuracy(predicted, labels, 10),
-        'intra_class_frechet': conditional.intra_class_frechet(feats_gen, labels, feats_test,
-                                                               test_labels, 10),
+        'intra_class_frechet': _or_skipped(conditional.intra_class_frechet, feats_gen, labels,
+                                           feats_test, test_labels, 10),
         'labels': 'balanced: sample i has class i % 10; real features per true label'}
   result['parzen_protocol'] = (f'sigma from logspace(-1,0,10) on the first 1000 images of '
                                f'{e.validation_subset}, test on {e.test_subset} of the MNIST '
@@ -174,10 +184,12 @@ def evaluate_fid(config, trainer, state, source, transform, seed) -> dict:
                     'inputs': 'quantised to uint8 as image files are (x * 255 + 0.5, truncated)',
                     'resize': f'{e.resize} to 299, antialias off',
                     'checkpoint': 'final'},
-            'prdc': {**prdc.prdc(f_real, f_fake), 'features': 'Inception pool3 (2048-d)'}}
+            'prdc': {**_or_skipped(prdc.prdc, f_real, f_fake),
+                     'features': 'Inception pool3 (2048-d)'}}
   if with_is:
     result['inception_score'] = {
-        **inception_score.inception_score(logits_fake, splits=int(e.get('is_splits', 10))),
+        **_or_skipped(inception_score.inception_score, logits_fake,
+                      splits=int(e.get('is_splits', 10))),
         'protocol': 'Salimans et al. 2016: softmax of the 1008 logits (no fc bias, as the '
                     'original code), consecutive splits'}
   return result

@@ -377,6 +377,9 @@ def build(model_config, data_shape: tuple, bn_axis: str | None = 'batch',
   if pack < 1:
     raise ConfigError(f'model.pack must be >= 1, got {pack}')
   cond, k = conditioning_of(c, num_classes)
+  if arch.startswith(('dcgan', 'sngan')) and len(data_shape) != 3:
+    raise ConfigError(f'{arch} makes images but the data has shape {tuple(data_shape)}; use '
+                      f'an image dataset, or model.arch=pacgan_mlp for 2D mixtures')
   labels = d_cond = dict(conditioning=cond, num_classes=k)
   if arch == 'goodfellow_mnist':
     return GANModels(GoodfellowGenerator(out_shape=tuple(data_shape), output_bias=output_bias,

@@ -8,13 +8,14 @@ a CIFAR-10 run samples on a machine without the dataset), the checkpoint of ``--
 (default: the latest) is restored, and the EMA weights are used when the run kept them
 (``--no-ema``: the raw weights).
 
-What is written, atomically (a failure leaves nothing behind):
+What is written (every file atomically; the checks run before anything is written):
   NAME.png  one image: a grid of N samples, or for a conditional run a class-by-row grid
             (one row per class asked for, ``per_class`` samples each, the same noise in
             every column); 2D-mixture runs get a scatter plot
   NAME.npz  ``samples`` (N, H, W, C) float32 in [0, 1] (points: (N, 2) as generated),
             ``labels`` (N,) int32 for a conditional run, ``step``, ``ema``
-  DIR       one PNG per sample, ``NNNNN.png`` or ``class_K_NNNNN.png``
+  DIR       one PNG per sample, ``NNNNN.png`` or ``class_K_NNNNN.png`` (a write that fails
+            midway leaves the files written before it)
 
 Noise comes from ``--seed`` (default 0) as in ``evaluation.generate``: the same command
 gives the same file.
@@ -31,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from jaxstyle import data
-from jaxstyle.errors import ConfigError
+from jaxstyle.errors import ConfigError, OutputError
 from jaxstyle.gan import evaluation
 from jaxstyle.io import figures, fileio
 from jaxstyle.io import images as image_io
@@ -131,6 +132,9 @@ def sample_run(workdir: str | Path, out: str | Path, step: int | None = None, nu
                       f'of a GAN run')
   saved = json.loads((workdir / 'config.json').read_text())
   conditional = saved.get('model', {}).get('conditioning', 'none') != 'none'
+  if kind == 'dir' and saved.get('data', {}).get('kind') == 'mixture':
+    raise ConfigError(f'{workdir} generates 2D points, not images; write --out a .png '
+                      f'scatter plot or an .npz file')
   info_path = workdir / 'run_info.json'
   names = json.loads(info_path.read_text()).get('class_names') or [] \
       if info_path.exists() else []
@@ -150,6 +154,16 @@ def sample_run(workdir: str | Path, out: str | Path, step: int | None = None, nu
     x = evaluation.generate(trainer, state, num, seed, use_ema=ema)
   points = config.data.kind == 'mixture'
   unit = x if points else evaluation.to_unit(x, trainer.models.data_range)
+  try:
+    _write(out, kind, x, unit, labels, columns, step, ema, points, config, workdir)
+  except OSError as e:
+    raise OutputError(f'cannot write {out}: {e.strerror or e}; choose another --out') from None
+  return {'path': str(out), 'step': step, 'num': int(len(x)), 'ema': ema,
+          'classes': None if labels is None else
+          [class_names[k] for k in dict.fromkeys(labels.tolist())]}
+
+
+def _write(out, kind, x, unit, labels, columns, step, ema, points, config, workdir):
   if kind == 'npz':
     arrays = dict(samples=unit.astype(np.float32), step=np.int64(step), ema=np.bool_(ema))
     if labels is not None:
@@ -167,13 +181,7 @@ def sample_run(workdir: str | Path, out: str | Path, step: int | None = None, nu
     out.parent.mkdir(parents=True, exist_ok=True)
     image_io.save(out, sheet)
   else:
-    if points:
-      raise ConfigError(f'{workdir} generates 2D points, not images; write --out a .png '
-                        f'scatter plot or an .npz file')
     out.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(unit):
       name = f'{i:05d}.png' if labels is None else f'class_{labels[i]}_{i:05d}.png'
       image_io.save(out / name, np.repeat(img, 3, -1) if img.shape[-1] == 1 else img)
-  return {'path': str(out), 'step': step, 'num': int(len(x)), 'ema': ema,
-          'classes': None if labels is None else
-          [class_names[k] for k in dict.fromkeys(labels.tolist())]}

@@ -22,6 +22,7 @@ from jaxstyle import data
 from jaxstyle.errors import ConfigError
 from jaxstyle.gan import augment as gan_augment
 from jaxstyle.gan import evaluation
+from jaxstyle.gan import layers as gan_layers
 from jaxstyle.gan import models as gan_models
 from jaxstyle.gan import train as gan_train
 from jaxstyle.io import figures
@@ -38,7 +39,11 @@ def build(config: ml_collections.ConfigDict):
   if policy and config.data.kind == 'mixture':
     raise ConfigError(f'train.augment={config.train.augment!r}: DiffAugment transforms images, '
                       f'but {config.data.name} is a 2D mixture; set train.augment=""')
-  conditional = config.model.get('conditioning', 'none') != 'none'
+  cond = config.model.get('conditioning', 'none')
+  if cond not in gan_layers.CONDITIONINGS:   # before the data is read
+    raise ConfigError(f'model.conditioning must be one of {", ".join(gan_layers.CONDITIONINGS)}, '
+                      f'got {cond!r}')
+  conditional = cond != 'none'
   source = data.source_from_config(config.data, classes=conditional)
   subset = config.data.get('subset')
   if subset:
@@ -51,7 +56,12 @@ def build(config: ml_collections.ConfigDict):
     idx = np.arange(min(len(source), 10000))
     mean = np.clip(transform(source.get(idx)).mean(0), 1e-3, 1 - 1e-3)
     output_bias = np.log(mean / (1 - mean)).astype(np.float32)
-  trainer = build_trainer(config, shape, int(getattr(source, 'num_classes', 0)), output_bias)
+  num_classes = int(getattr(source, 'num_classes', 0))  # 0 or 1: build_trainer's error
+  if conditional and config.eval.kind == 'mnist' and num_classes not in (0, 1, 10):
+    raise ConfigError(f'eval.kind=mnist scores a conditional model with the MNIST digit '
+                      f'classifier, but the data has {num_classes} classes; use eval.kind=none '
+                      f'or fid')
+  trainer = build_trainer(config, shape, num_classes, output_bias)
   return source, shape, transform, trainer
 
 

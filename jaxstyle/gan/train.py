@@ -285,7 +285,9 @@ class GANTrainer:
     if c.gp_weight > 0:
       eps_keys = _example_keys(k_eps, n // c.pack, c.axis_name)
       eps = jax.vmap(jax.random.uniform)(eps_keys)
-      kw = self._labels_kw(real_labels)   # the interpolates are scored at the real labels
+      # The interpolates are scored at the real labels (as StudioGAN does) and without
+      # DiffAugment (the penalty is on D's gradient at unaugmented points).
+      kw = self._labels_kw(real_labels)
 
       def critic(x):
         variables = {'params': d_params, **d_stats}

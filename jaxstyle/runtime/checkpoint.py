@@ -40,7 +40,9 @@ RESUMABLE_CHANGES = ('train.num_steps', 'log.', 'checkpoint.', 'eval.', 'paralle
                      'model.conv_impl', 'vgg_conv_impl')
 # Keys added after checkpoints were first written, with the value that a checkpoint
 # without them was trained with.
-ADDED_KEYS = {'precision': 'float32'}
+ADDED_KEYS = {'precision': 'float32',
+              # conditional GANs and DiffAugment (every earlier GAN run was neither)
+              'model.conditioning': 'none', 'train.ac_weight': 1.0, 'train.augment': ''}
 
 
 def fingerprint(config_dict: dict) -> dict:

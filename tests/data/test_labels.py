@@ -32,6 +32,16 @@ def test_mnist_without_a_label_file_has_no_labels(tmp_path):
     data.Loader(src, 2, 1, 0, lambda x: x, labels=True)
 
 
+def test_a_bad_label_file_fails_only_runs_that_need_labels(tmp_path):
+  write_idx(tmp_path / 't10k-images-idx3-ubyte', np.zeros((5, 28, 28)))
+  write_idx(tmp_path / 't10k-labels-idx1-ubyte', np.array([1, 2, 3]))   # 3 labels, 5 images
+  src = data.mnist_idx(tmp_path, 'test')
+  assert len(src) == 5 and src.num_classes == 0    # unconditional runs still read it
+  with pytest.raises(ImageError, match=r't10k-labels-idx1-ubyte: 3 labels for 5 images; '
+                                       r're-download it'):
+    data.Loader(data.subset(src, '0:5'), 5, 1, 0, lambda x: x, labels=True)
+
+
 def test_shared_mnist_test_labels_match_the_known_first_digits():
   from pathlib import Path
   root = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'mnist'

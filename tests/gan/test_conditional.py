@@ -2,7 +2,6 @@
 exact resume of a conditional SNGAN run, conditional evaluation, and the one-line errors."""
 
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -289,3 +288,23 @@ def test_conditional_config_errors_before_anything_is_written(tmp_path):
     gan.run(c, tmp_path / 'e', show_progress=False)
   for name in 'abcde':
     assert not (tmp_path / name).exists(), name
+
+
+def test_a_run_from_before_conditioning_existed_resumes(tmp_path):
+  """Checkpoints written before model.conditioning, train.ac_weight and train.augment
+  existed hold fingerprints without them; they were unconditional, unaugmented runs."""
+  c = mixture_ring8.get_config('smoke')
+  c.train.batch_size, c.data.num_train, c.eval.kind = 16, 1000, 'none'
+  c.train.num_steps = 2
+  gan.run(c, tmp_path, show_progress=False)
+  for meta in (tmp_path / 'checkpoints').glob('*/meta/metadata'):
+    record = json.loads(meta.read_text())
+    for key in ('model.conditioning', 'train.ac_weight', 'train.augment'):
+      del record['fingerprint'][key]
+    meta.write_text(json.dumps(record))
+  c.train.num_steps = 4
+  assert gan.run(c, tmp_path, show_progress=False)['resumed_from_step'] == 2
+  c.model.conditioning = 'projection'   # but a conditional config is another model
+  with pytest.raises(ConfigError, match="model.conditioning: checkpoint 'none' != config "
+                                        "'projection'"):
+    gan.run(c, tmp_path, show_progress=False)
