@@ -127,7 +127,7 @@ def test_override_parsing_follows_the_replaced_value():
   assert (c.train.num_steps, c.g_optimizer.lr, c.model.spectral_norm, c.data.name,
           c.log.tensorboard) == (12, 3e-4, True, 'grid25', False)
   assert type(c.train.num_steps) is int and type(c.g_optimizer.lr) is float
-  with pytest.raises(ConfigError, match=r"config key 'train' is a group \(batch_size, "):
+  with pytest.raises(ConfigError, match=r"config key 'train' is a group \(ac_weight, augment, batch_size, "):
     config_lib.override(c, 'train', '3')
   with pytest.raises(ConfigError, match="unknown config key 'nope.x'"):
     config_lib.override(c, 'nope.x', '3')

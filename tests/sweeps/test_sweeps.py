@@ -499,6 +499,9 @@ _SHIPPED = [
     ('gan_mixtures', 6),
     ('gan_mixtures:steps=100,seeds=5', 10),
     ('gan_mnist', 2),
+    ('gan_conditional_mnist', 18),
+    ('gan_conditional_mnist:dcgan_steps=150,sngan_steps=40,seeds=2,samples=2000', 12),
+    ('gan_conditional_mixtures', 18),
 ]
 
 
