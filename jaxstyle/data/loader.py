@@ -34,6 +34,14 @@ def default_workers() -> int:
   return min(8, os.cpu_count() or 1)
 
 
+def read_labeled(source, indices):
+  """``(examples, labels)`` at ``indices``: from one read of each record where the source
+  has ``get_labeled`` (TFDS, Subset), else ``get`` then ``labels``."""
+  if hasattr(source, 'get_labeled'):
+    return source.get_labeled(indices)
+  return source.get(indices), source.labels(indices)
+
+
 class Loader:
   """Deterministic batches: ``batch(step)`` -> this process's (sub_steps, rows, ...).
 
@@ -100,12 +108,10 @@ class Loader:
 
   def _load_rows(self, indices: np.ndarray, positions: np.ndarray):
     labels = None
-    if self.labels and hasattr(self.source, 'get_labeled'):
-      examples, labels = self.source.get_labeled(indices)   # one read per record (TFDS)
+    if self.labels:
+      examples, labels = read_labeled(self.source, indices)
     else:
       examples = self.source.get(indices)
-      if self.labels:
-        labels = self.source.labels(indices)
     if labels is not None:
       labels = np.asarray(labels, np.int32)
       k = self.source.num_classes

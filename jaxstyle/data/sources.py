@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from jaxstyle.data.loader import loader_options
+from jaxstyle.data.loader import loader_options, read_labeled
 from jaxstyle.errors import ConfigError, ImageError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.gif', '.webp', '.tif', '.tiff')
@@ -409,11 +409,12 @@ class Subset:
       raise _no_labels(self.source)
     return self.source.labels(np.asarray(indices) + self.start)
 
-  def __getattr__(self, name):
-    # ``get_labeled`` (one read per record) where the wrapped source has it.
-    if name == 'get_labeled' and hasattr(self.source, 'get_labeled'):
-      return lambda indices: self.source.get_labeled(np.asarray(indices) + self.start)
-    raise AttributeError(name)
+  def get_labeled(self, indices):
+    """``(get(indices), labels(indices))``, one read per record where the wrapped source
+    reads that way."""
+    if not self.num_classes:
+      raise _no_labels(self.source)
+    return read_labeled(self.source, np.asarray(indices) + self.start)
 
 
 def subset(source, spec: str) -> Subset:

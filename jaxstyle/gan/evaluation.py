@@ -17,7 +17,6 @@ reference data and records the protocol next to the numbers.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -28,8 +27,8 @@ import numpy as np
 from jaxstyle import data
 from jaxstyle.errors import ConfigError
 from jaxstyle.metrics import conditional, frechet, modes, parzen, prdc
-from jaxstyle.runtime import checkpoint, determinism, parallel
 from jaxstyle.runtime import config as config_lib
+from jaxstyle.runtime import determinism
 from jaxstyle.runtime.rundir import write_json
 
 
@@ -202,33 +201,18 @@ def evaluate_checkpoint(workdir: str | Path, step: int | None = None, overrides=
   keys may change), restores checkpoint ``step`` (default: the latest) and writes
   ``eval_step_N.json`` beside it. Returns the result with ``step`` added.
   """
-  from jaxstyle.gan import task  # the task builds the trainer the checkpoint was made with
+  from jaxstyle.gan import restore, task  # the task builds the trainer the checkpoint was made with
   workdir = Path(workdir)
-  if not (workdir / 'config.json').exists():
-    raise ConfigError(f'{workdir} has no config.json: not a run directory; give the --workdir '
-                      f'of a GAN run')
-  run_config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
-  if run_config.get('task') != 'gan':
-    raise ConfigError(f'{workdir} is a {run_config.get("task")!r} run; evaluate takes GAN runs')
+  saved, _ = restore.read_run(workdir, 'evaluate')
   for key, _ in overrides:
     if not key.startswith('eval.'):
       raise ConfigError(f'--config.{key}: only eval.* keys can be changed when evaluating')
+  run_config = ml_collections.ConfigDict(saved)
   config_lib.apply_overrides(run_config, overrides)
   determinism.apply_config(run_config)   # as the run was made, before JAX starts
   source, shape, transform, trainer = task.build(run_config)
-  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', 1)
-  try:
-    if ckpt.latest_step() is None:
-      raise ConfigError(f'{workdir}/checkpoints holds no checkpoint')
-    step = ckpt.latest_step() if step is None else step
-    if step not in ckpt.manager.all_steps():
-      raise ConfigError(f'no checkpoint at step {step}; saved steps: {ckpt.manager.all_steps()}')
-    saved = json.loads((workdir / 'config.json').read_text())
-    state, _ = ckpt.restore(trainer.init(int(run_config.seed), shape),
-                            checkpoint.fingerprint(saved), step)
-  finally:
-    ckpt.close()
-  result = evaluate(run_config, trainer, parallel.host_local(state), source, transform)
+  state, step = restore.restore(workdir, saved, trainer, int(run_config.seed), shape, step)
+  result = evaluate(run_config, trainer, state, source, transform)
   result['step'] = step
   if isinstance(result.get('fid'), dict):
     result['fid']['checkpoint'] = f'step {step}'

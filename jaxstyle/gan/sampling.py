@@ -24,7 +24,6 @@ gives the same file.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import jax
@@ -33,47 +32,35 @@ import numpy as np
 
 from jaxstyle import data
 from jaxstyle.errors import ConfigError, OutputError
-from jaxstyle.gan import evaluation
+from jaxstyle.gan import evaluation, restore
 from jaxstyle.io import figures, fileio
 from jaxstyle.io import images as image_io
-from jaxstyle.runtime import checkpoint, determinism, parallel
+from jaxstyle.runtime import determinism
 
 
-def load_run(workdir: str | Path, step: int | None = None):
+def load_run(workdir: str | Path, step: int | None = None, saved: dict | None = None,
+             info: dict | None = None):
   """Rebuilds a GAN run's trainer from its run directory and restores checkpoint ``step``
-  (default: the latest). Returns (config, trainer, host_state, step, class_names).
-  Raises ConfigError for a directory that is not a GAN run or has no such checkpoint."""
+  (default: the latest). ``saved``/``info``: the run's config.json and run_info.json when
+  the caller has read them already. Returns (config, trainer, host_state, step,
+  class_names). Raises ConfigError for a directory that is not a GAN run or has no such
+  checkpoint."""
   from jaxstyle.gan import task  # the task builds the trainer the checkpoint was made with
   workdir = Path(workdir)
-  if not (workdir / 'config.json').exists():
-    raise ConfigError(f'{workdir} has no config.json: not a run directory; give the --workdir '
-                      f'of a GAN run')
-  saved = json.loads((workdir / 'config.json').read_text())
+  if saved is None or info is None:
+    saved, info = restore.read_run(workdir, 'sample')
   config = ml_collections.ConfigDict(saved)
-  if config.get('task') != 'gan':
-    raise ConfigError(f'{workdir} is a {config.get("task")!r} run; sample takes GAN runs')
-  info_path = workdir / 'run_info.json'
-  info = json.loads(info_path.read_text()) if info_path.exists() else {}
   class_names = list(info.get('class_names') or [])
   conditional = config.model.get('conditioning', 'none') != 'none'
   if conditional and not class_names:
-    raise ConfigError(f'{info_path} records no class_names for this conditional run; it was '
-                      f'written before training started: resume the run first')
+    raise ConfigError(f'{workdir / "run_info.json"} records no class_names for this '
+                      f'conditional run; it was written before training started: resume the '
+                      f'run first')
   determinism.apply_config(config)   # as the run was made, before JAX starts
   shape = data.data_shape(config.data)
   trainer = task.build_trainer(config, shape, len(class_names) if conditional else 0)
-  ckpt = checkpoint.Checkpointer(workdir / 'checkpoints', 1)
-  try:
-    if ckpt.latest_step() is None:
-      raise ConfigError(f'{workdir}/checkpoints holds no checkpoint; train the run first')
-    step = ckpt.latest_step() if step is None else int(step)
-    if step not in ckpt.manager.all_steps():
-      raise ConfigError(f'no checkpoint at step {step}; saved steps: {ckpt.manager.all_steps()}')
-    state, _ = ckpt.restore(trainer.init(int(config.seed), shape),
-                            checkpoint.fingerprint(saved), step)
-  finally:
-    ckpt.close()
-  return config, trainer, parallel.host_local(state), step, class_names
+  state, step = restore.restore(workdir, saved, trainer, int(config.seed), shape, step)
+  return config, trainer, state, step, class_names
 
 
 def parse_classes(spec: str, class_names: list, conditional: bool, workdir) -> np.ndarray:
@@ -127,23 +114,18 @@ def sample_run(workdir: str | Path, out: str | Path, step: int | None = None, nu
   if kind == 'dir' and out.exists() and not out.is_dir():
     raise ConfigError(f'--out {out} exists and is not a directory')
   workdir = Path(workdir)
-  if not (workdir / 'config.json').exists():
-    raise ConfigError(f'{workdir} has no config.json: not a run directory; give the --workdir '
-                      f'of a GAN run')
-  saved = json.loads((workdir / 'config.json').read_text())
+  saved, info = restore.read_run(workdir, 'sample')
   conditional = saved.get('model', {}).get('conditioning', 'none') != 'none'
   if kind == 'dir' and saved.get('data', {}).get('kind') == 'mixture':
     raise ConfigError(f'{workdir} generates 2D points, not images; write --out a .png '
                       f'scatter plot or an .npz file')
-  info_path = workdir / 'run_info.json'
-  names = json.loads(info_path.read_text()).get('class_names') or [] \
-      if info_path.exists() else []
+  names = info.get('class_names') or []
   labels = columns = None
   if classes is not None or conditional:
     chosen = parse_classes(classes or 'all', names, conditional, workdir)
     labels, columns = np.repeat(chosen, per_class), per_class
     num = len(labels)
-  config, trainer, state, step, class_names = load_run(workdir, step)
+  config, trainer, state, step, class_names = load_run(workdir, step, saved, info)
   ema = bool(use_ema and state.ema_params is not None)
   if labels is not None:
     # Row r, column j: class chosen[r] from noise j, the same noise in every row.
