@@ -90,6 +90,9 @@ def test_johnson_run_directory_resume_model_file_and_stylise_cli(tmp_path, photo
   np.testing.assert_allclose(got, expected, atol=1 / 255 + 1e-6)
 
 
+# The run machinery is the Johnson test above; this and the AdaIN run add their own
+# network and outputs and are the slow tier (~75 s each on 2 cores).
+@pytest.mark.slow
 def test_texture_run_and_samples_larger_than_training(tmp_path, photos):
   c = texture_config.get_config('smoke')
   c.style_image = str(photos[1])
@@ -105,6 +108,7 @@ def test_texture_run_and_samples_larger_than_training(tmp_path, photos):
   assert Image.open(tmp_path / 'samples' / 'sample_001.png').size == (48, 64)
 
 
+@pytest.mark.slow
 def test_adain_run_and_test_time_controls(tmp_path, photos):
   c = adain_config.get_config('folder,smoke')
   c.data.path = c.style_data.path = str(photos[0])

@@ -60,9 +60,9 @@ def test_projection_adds_the_class_embedding_times_the_features():
                                 plain.apply({'params': base}, x, train=False))
   # The class term is <V[y], h>: one-hot rows of V read single features of h, and the
   # term of example i depends only on row y_i.
-  diff = lambda tbl: (proj.apply({'params': {**params, 'class_embed': {'embed': {  # noqa: E731
+  diff = jax.jit(lambda tbl: (proj.apply({'params': {**params, 'class_embed': {'embed': {
       'embedding': tbl}}}}, x, train=False, y=y) - plain.apply({'params': base}, x,
-                                                               train=False))
+                                                               train=False)))
   features = np.stack([np.asarray(diff(jnp.zeros_like(table).at[:, j].set(1.0)))
                        for j in range(table.shape[1])], 1)   # (4, F): h of each example
   np.testing.assert_allclose(diff(table), np.sum(np.asarray(table)[np.asarray(y)] * features, 1),
@@ -114,13 +114,16 @@ def _steps(tr, shape, batch, devices, mode='pmap', steps=2):
   return jax.device_get(state), history
 
 
-@pytest.mark.parametrize('conditioning,augment', [
-    ('projection', 'color,translation,cutout'),
-    pytest.param('acgan', 'translation', marks=pytest.mark.slow)])
-def test_conditional_sngan_on_one_and_eight_devices_agree(conditioning, augment):
+# The default run keeps the labelled step with every DiffAugment op on the cheapest image
+# networks; the SNGAN ResNets (~2 min each on 2 cores, mostly compilation) are the slow tier.
+@pytest.mark.parametrize('arch,conditioning,augment', [
+    ('dcgan28', 'projection', 'color,translation,cutout'),
+    pytest.param('sngan28', 'projection', 'color,translation,cutout', marks=pytest.mark.slow),
+    pytest.param('sngan28', 'acgan', 'translation', marks=pytest.mark.slow)])
+def test_conditional_gan_on_one_and_eight_devices_agree(arch, conditioning, augment):
   assert jax.device_count() == 8
   shape = (28, 28, 1)
-  tr = conditional_trainer('sngan28', shape, conditioning, opt=SGD, loss='hinge', d_steps=2,
+  tr = conditional_trainer(arch, shape, conditioning, opt=SGD, loss='hinge', d_steps=2,
                            augment=augment, ema_decay=0.9)
   rng = np.random.default_rng(0)
   batch = (rng.uniform(-1, 1, (2, 16, *shape)).astype(np.float32),
@@ -154,8 +157,8 @@ def test_real_labels_change_the_step():
 
 # --------------------------------------------------------------------------- runs
 
-def sngan_smoke(path, **overrides):
-  c = sngan_mnist.get_config('smoke,projection')
+def conditional_smoke(path, config=sngan_mnist, **overrides):
+  c = config.get_config('smoke,projection')
   c.data.update(dict(path=str(path), split='test', subset='0:200'))
   c.model.ngf, c.model.ndf = 8, 8
   c.train.batch_size = 16
@@ -166,13 +169,17 @@ def sngan_smoke(path, **overrides):
   return c
 
 
-def test_conditional_sngan_resumes_exactly(tmp_path, fake_mnist):
-  gan.run(sngan_smoke(fake_mnist, **{'train.num_steps': 6}), tmp_path / 'straight',
-          show_progress=False)
-  gan.run(sngan_smoke(fake_mnist, **{'train.num_steps': 3}), tmp_path / 'resumed',
-          show_progress=False)
-  info = gan.run(sngan_smoke(fake_mnist, **{'train.num_steps': 6}), tmp_path / 'resumed',
-                 show_progress=False)
+# DCGAN-28 in the default run; the SNGAN ResNet (~75 s on 2 cores) is the slow tier.
+@pytest.mark.parametrize('config', [dcgan_mnist, pytest.param(sngan_mnist,
+                                                             marks=pytest.mark.slow)],
+                         ids=['dcgan28', 'sngan28'])
+def test_conditional_run_resumes_exactly(tmp_path, fake_mnist, config):
+  run = lambda steps, name: gan.run(  # noqa: E731
+      conditional_smoke(fake_mnist, config, **{'train.num_steps': steps}), tmp_path / name,
+      show_progress=False)
+  run(6, 'straight')
+  run(3, 'resumed')
+  info = run(6, 'resumed')
   assert info['resumed_from_step'] == 3
   s1, a = final_state(tmp_path / 'straight')
   s2, b = final_state(tmp_path / 'resumed')

@@ -122,6 +122,8 @@ def test_goodfellow_smoke_with_parzen_and_classifier_evaluation(tmp_path, fake_m
   assert 'parzen_log_likelihood' in info['eval']
 
 
+# The bfloat16 step is checked in test_precision; this whole run (~30 s) is the slow tier.
+@pytest.mark.slow
 def test_dcgan_mnist_smoke_in_mixed_precision(tmp_path, fake_mnist):
   c = dcgan_mnist.get_config('smoke')
   c.data.path, c.data.split, c.data.subset = str(fake_mnist), 'test', '0:160'
@@ -142,8 +144,10 @@ def test_dcgan_mnist_smoke_in_mixed_precision(tmp_path, fake_mnist):
 
 
 @pytest.mark.parametrize('config_module', [
-    # the same pipeline as celeba64 at 32 px: the slow tier
-    pytest.param(dcgan_cifar10, marks=pytest.mark.slow), dcgan_celeba64],
+    # a whole GAN run on TFDS mock data (~60 s each); the TFDS reads themselves are in
+    # tests/data, so both are the slow tier
+    pytest.param(dcgan_cifar10, marks=pytest.mark.slow),
+    pytest.param(dcgan_celeba64, marks=pytest.mark.slow)],
     ids=['dcgan_cifar10', 'dcgan_celeba64'])
 def test_tfds_dcgan_smoke_on_mock_data(tmp_path, config_module, monkeypatch):
   tfds = pytest.importorskip('tensorflow_datasets')

@@ -14,6 +14,7 @@ from PIL import Image
 
 from jaxstyle.errors import ConfigError
 from jaxstyle.runtime import determinism, run_info
+from tests.conftest import TEST_XLA_FLAG
 
 ROOT = Path(__file__).resolve().parents[2]
 CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else []
@@ -31,6 +32,8 @@ GAN = ['mixture_ring8', '--config.train.num_steps=8', '--config.log.every=1',
 def _run(args, workdir, cores, deterministic):
   """``jaxstyle run ARGS`` in a fresh process that may use only the first ``cores`` cores."""
   env = dict(os.environ, JAX_NUM_CPU_DEVICES='1')
+  # The programs users run: without the suite's compile-time setting (tests/conftest.py).
+  env['XLA_FLAGS'] = env.get('XLA_FLAGS', '').replace(TEST_XLA_FLAG, '').strip()
   if not deterministic:  # XLA's defaults: no fixed pool (conftest set the default one)
     env.pop('PJRT_NPROC', None)
   # The child pins itself, then execs the run (a preexec_fn would fork this multithreaded

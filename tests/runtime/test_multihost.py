@@ -129,6 +129,7 @@ def test_gan_pmap_two_processes_train_checkpoint_resume_evaluate_like_one(tmp_pa
   assert got == want
 
 
+@pytest.mark.slow  # ~80 s on 2 cores; two-process training, checkpoint and resume are above
 def test_sigterm_to_one_process_stops_both_at_one_step_and_resumes_exactly(tmp_path):
   """shard_map mode; SIGTERM to process 1 only, as a scheduler might send it."""
   run = tmp_path / 'two'
