@@ -127,6 +127,9 @@ def test_one_device_and_eight_devices_agree(vgg16, kind):
     assert np.linalg.norm(d1 - d8) <= 0.1 * np.linalg.norm(d1), part
 
 
+# Slow tier: the same DataParallel wrapper is checked pmap vs shard_map on the GAN step
+# (tests/gan/test_parallel.py); one device vs eight stays in the default run above.
+@pytest.mark.slow
 def test_pmap_and_shard_map_agree_and_the_loss_decreases(vgg16):
   task, crop, consts, batch = _tasks(vgg16)['johnson']
   _, sp, hp = _run(task, crop, consts, batch, devices=8, mode='pmap', steps=8, lr=1e-3)
@@ -181,6 +184,9 @@ def _bfloat16_steps(task, crop, consts, batch, steps, lr=1e-2):
   return states, history
 
 
+# Slow tier: the bfloat16 policy itself is checked on the GAN step (tests/gan/test_precision.py)
+# and on every task's config (tests/runtime/test_precision.py).
+@pytest.mark.slow
 def test_a_bfloat16_johnson_step_stays_near_the_float32_step_and_trains(vgg16):
   task, crop, consts, batch = _tasks(vgg16)['johnson']
   # The float32 run is test_one_device_and_eight_devices_agree's one-device run.

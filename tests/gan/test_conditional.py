@@ -87,9 +87,9 @@ def test_acgan_losses_add_the_class_cross_entropy():
   (rl, rc), (fl, fc) = manual(real, y_real), manual(fake, y_fake)
   ce = lambda c, y: optax.softmax_cross_entropy_with_integer_labels(c, y).mean()  # noqa: E731
   expected = losses.d_loss('non_saturating', rl, fl) + 0.5 * (ce(rc, y_real) + ce(fc, y_fake))
-  fn = jax.vmap(lambda _: tr._d_loss(state.d_params, stats, real, fake, jax.random.key(1),
+  fn = jax.jit(jax.vmap(lambda _: tr._d_loss(state.d_params, stats, real, fake, jax.random.key(1),
                                      jnp.asarray(y_real), jnp.asarray(y_fake))[0],
-                axis_name='batch')
+                axis_name='batch'))
   np.testing.assert_allclose(fn(jnp.zeros(1))[0], expected, rtol=1e-5)
   np.testing.assert_allclose(losses.class_loss(rc, jnp.asarray(y_real)), ce(rc, y_real),
                              rtol=1e-6)

@@ -435,9 +435,11 @@ def test_a_stop_while_a_cell_finishes_anyway_starts_no_other_cell(tmp_path):
 # -- a real run: interrupt and resume through the runner --------------------------
 
 # A terminal's Ctrl-C; and a scheduler's SIGTERM to a runner started as a background job,
-# which (with its cells) inherited an ignored SIGINT.
-@pytest.mark.parametrize('signum', [signal.SIGINT,
-                                    pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+# which (with its cells) inherited an ignored SIGINT. Slow tier (~60 s each): the default
+# run has the runner's stop and resume on the stub task (above) and a GAN run's interrupt
+# and exact resume (tests/gan/test_task.py).
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_gan_cell_resumes_from_its_checkpoint(tmp_path, signum):
   sweep_file = tmp_path / 'gan_sweep.py'
   sweep_file.write_text(textwrap.dedent('''
